@@ -1,0 +1,173 @@
+"""Dataset manifests: TSV, JSON lines, NVIDIA JSON, and the LibriSpeech folder layout.
+
+Every reader yields `Utterance`s, or a `BadEntry` for a line it cannot use, so that one
+malformed line is reported and skipped without losing the rest of the dataset.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from typing import Iterator, Union
+
+from .errors import ManifestError
+
+AUDIO_KEYS = ("audio_filepath", "path", "audio", "wav")
+TEXT_KEYS = ("text", "transcript")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    audio_path: str
+    text: str
+    duration: float | None = None
+    source: str = ""  # "manifest:line", for error messages
+
+
+@dataclass(frozen=True)
+class BadEntry:
+    source: str
+    message: str
+
+
+Entry = Union[Utterance, BadEntry]
+
+
+def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
+    """Entries of a manifest file or a LibriSpeech folder, in order.
+
+    Relative audio paths are read from `data_dir` when given, else from the manifest's folder.
+    """
+    if os.path.isdir(path):
+        yield from _read_librispeech(path)
+        return
+    if not os.path.isfile(path):
+        raise ManifestError(f"{path}: manifest not found; give a .tsv, .jsonl or NVIDIA .json manifest "
+                            "or a LibriSpeech folder")
+    base = data_dir or os.path.dirname(os.path.abspath(path))
+    if path.endswith(".tsv"):
+        entries = _read_tsv(path, base)
+    elif path.endswith(".jsonl"):
+        entries = _read_jsonl(path, base)
+    elif path.endswith(".json"):
+        entries = _read_nvidia_json(path, base)
+    else:
+        raise ManifestError(f"{path}: unknown manifest type; use .tsv (columns path, text[, duration]), "
+                            ".jsonl, NVIDIA .json, or a LibriSpeech folder")
+    yield from _unique_ids(entries)
+
+
+def _unique_ids(entries: Iterator[Entry]) -> Iterator[Entry]:
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if isinstance(entry, Utterance):
+            count = seen.get(entry.id, 0)
+            seen[entry.id] = count + 1
+            if count:
+                entry = Utterance(f"{entry.id}-{count}", entry.audio_path, entry.text, entry.duration, entry.source)
+        yield entry
+
+
+def _utterance_id(audio_path: str) -> str:
+    return os.path.splitext(os.path.basename(audio_path))[0]
+
+
+def _duration(value, source: str) -> float | None:
+    if value in (None, ""):
+        return None
+    duration = float(value)
+    if duration < 0:
+        raise ValueError(f"negative duration {value!r}")
+    return duration
+
+
+def _read_tsv(path: str, base: str) -> Iterator[Entry]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None or "path" not in header or "text" not in header:
+            raise ManifestError(f"{path}:1: expected a header with columns 'path' and 'text' "
+                                f"(tab-separated, 'duration' optional), found {header}")
+        col = {name: i for i, name in enumerate(header)}
+        for line_no, row in enumerate(reader, start=2):
+            source = f"{path}:{line_no}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                yield BadEntry(source, f"expected {len(header)} tab-separated columns {header}, found {len(row)}; "
+                                       "fix or remove the line")
+                continue
+            try:
+                duration = _duration(row[col["duration"]], source) if "duration" in col else None
+            except ValueError as exc:
+                yield BadEntry(source, f"bad duration ({exc}); give seconds as a number or leave it empty")
+                continue
+            audio = os.path.join(base, row[col["path"]])
+            yield Utterance(_utterance_id(audio), audio, row[col["text"]], duration, source)
+
+
+def _read_jsonl(path: str, base: str) -> Iterator[Entry]:
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            source = f"{path}:{line_no}"
+            try:
+                item = json.loads(line)
+                audio = next(item[k] for k in AUDIO_KEYS if k in item)
+                text = next(item[k] for k in TEXT_KEYS if k in item)
+                duration = _duration(item.get("duration"), source)
+            except (json.JSONDecodeError, StopIteration, TypeError, ValueError) as exc:
+                yield BadEntry(source, f"expected a JSON object with one of {AUDIO_KEYS} and one of {TEXT_KEYS} "
+                                       f"({type(exc).__name__}: {exc}); fix or remove the line")
+                continue
+            audio = os.path.join(base, audio)
+            yield Utterance(str(item.get("id") or _utterance_id(audio)), audio, text, duration, source)
+
+
+def _read_nvidia_json(path: str, base: str) -> Iterator[Entry]:
+    """NVIDIA DeepLearningExamples manifest: a JSON list of {transcript, files:[{fname, speed}], ...}."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            items = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}: not valid JSON ({exc}); NVIDIA manifests are one JSON list") from exc
+    if not isinstance(items, list):
+        raise ManifestError(f"{path}: expected a JSON list of utterances (NVIDIA format), found {type(items).__name__}")
+    for i, item in enumerate(items):
+        source = f"{path}[{i}]"
+        try:
+            files = item["files"]
+            chosen = next((x for x in files if float(x.get("speed", 1)) == 1.0), files[0])
+            audio = os.path.join(base, chosen["fname"])
+            duration = _duration(item.get("original_duration", chosen.get("duration")), source)
+            yield Utterance(_utterance_id(audio), audio, item["transcript"], duration, source)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            yield BadEntry(source, f"expected {{'transcript', 'files': [{{'fname', 'speed'}}]}} "
+                                   f"({type(exc).__name__}: {exc}); fix or remove the entry")
+
+
+def _read_librispeech(root: str) -> Iterator[Entry]:
+    """LibriSpeech: <root>/**/<spk>-<chapter>.trans.txt with lines '<utt-id> <TEXT>'."""
+    transcripts = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files
+                         if f.endswith(".trans.txt"))
+    if not transcripts:
+        raise ManifestError(f"{root}: no *.trans.txt found; expected the LibriSpeech layout "
+                            "<speaker>/<chapter>/<speaker>-<chapter>.trans.txt")
+    for trans in transcripts:
+        folder = os.path.dirname(trans)
+        with open(trans, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                source = f"{trans}:{line_no}"
+                utt_id, _, text = line.strip().partition(" ")
+                if not text:
+                    yield BadEntry(source, "expected '<utterance-id> <TRANSCRIPT>'; fix or remove the line")
+                    continue
+                audio = next((os.path.join(folder, utt_id + ext) for ext in (".flac", ".wav")
+                              if os.path.exists(os.path.join(folder, utt_id + ext))),
+                             os.path.join(folder, utt_id + ".flac"))
+                yield Utterance(utt_id, audio, text, None, source)

@@ -1,0 +1,84 @@
+"""The main job on bundled data: checkpoint -> ONNX -> bundle -> prep/ -> results/ -> WER.
+
+    python -m ascend_asr.demo [--work-dir demo_out] [--checkpoint ckpt.pt]
+
+Without --checkpoint it uses a seeded random small Jasper and says so: the pipeline, the
+artifacts and the timings are real; the transcripts are not (trained weights come later).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from .bundle import convert
+from .export import export_onnx
+from .infer import InferOptions, infer, print_summary
+from .models import build_model, load_model
+from .preprocess import preprocess
+from .profiles import load_profile
+
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "speech")
+DEMO_MANIFEST = os.path.join(ASSETS, "manifest.tsv")
+DEMO_PROFILE = "jasper_small"
+
+
+def save_random_checkpoint(profile, path: str, seed: int) -> None:
+    """A seeded random model saved in NVIDIA's checkpoint format, so the real loader reads it."""
+    torch.manual_seed(seed)
+    model = build_model(profile.family, profile.model_config)
+    state = model.state_dict()
+    torch.save({"epoch": 0, "state_dict": state, "ema_state_dict": state}, path)
+
+
+def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = DEMO_PROFILE,
+             manifest: str = DEMO_MANIFEST, batch_size: int = 1, seed: int = 0, backend: str = "auto",
+             progress: bool = True, out=sys.stdout) -> dict:
+    start = time.perf_counter()
+    profile = load_profile(profile_name)
+    os.makedirs(work_dir, exist_ok=True)
+    if checkpoint is None:
+        checkpoint = os.path.join(work_dir, f"{profile.name}_random_seed{seed}.pt")
+        save_random_checkpoint(profile, checkpoint, seed)
+        print(f"[ascend-asr] NOTE: no trained checkpoint given; using seeded random weights ({checkpoint}). "
+              "Transcripts are noise and WER is ~100% until trained weights are supplied.", file=out)
+    model = load_model(profile.family, profile.model_config, checkpoint)
+    onnx_path = export_onnx(model, os.path.join(work_dir, f"{profile.name}.onnx"))
+    bundle = convert(profile, onnx_path, os.path.join(work_dir, "bundles"), batch_sizes=[batch_size])[0]
+    prep_dir = os.path.join(work_dir, "prep")
+    results_dir = os.path.join(work_dir, "results")
+    preprocess(manifest, prep_dir, profile, progress=progress)
+    summary = infer(bundle.om_path, prep_dir, results_dir, InferOptions(backend=backend, progress=progress),
+                    out=out)
+    from .tensor_files import read_jsonl
+
+    for r in read_jsonl(os.path.join(results_dir, "hyps.jsonl")):
+        print(f"{r['id']}\n  REF: {r['ref']}\n  HYP: {r['hyp']}", file=out)
+    print_summary(summary, out=out)
+    total = time.perf_counter() - start
+    print(f"[ascend-asr] demo: {total:.1f} s end to end for {summary['audio_seconds']:.1f} s of audio "
+          f"(pipeline RTF {total / summary['audio_seconds']:.3f}); artifacts in {work_dir}", file=out)
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ascend_asr.demo", description=__doc__.splitlines()[0])
+    p.add_argument("--work-dir", default="demo_out")
+    p.add_argument("--checkpoint", help="NVIDIA Jasper checkpoint for the profile's config")
+    p.add_argument("--profile", default=DEMO_PROFILE)
+    p.add_argument("--manifest", default=DEMO_MANIFEST)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    run_demo(args.work_dir, args.checkpoint, args.profile, args.manifest, args.batch_size, args.seed,
+             args.backend, not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

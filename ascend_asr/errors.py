@@ -1,0 +1,33 @@
+"""Errors that name the file, what was expected, what was found, and what to do."""
+
+
+class AscendAsrError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class AudioError(AscendAsrError):
+    """An audio file is missing, unreadable, empty, or in a format we refuse."""
+
+
+class ManifestError(AscendAsrError):
+    """A dataset manifest (or one line of it) cannot be read."""
+
+
+class ProfileError(AscendAsrError):
+    """A profile is malformed or disagrees with the ONNX graph."""
+
+
+class TensorFileError(AscendAsrError):
+    """A .bin / info / meta file does not match what the model expects."""
+
+
+class ShapeError(AscendAsrError):
+    """An utterance or batch does not fit any compiled shape."""
+
+
+class CheckpointError(AscendAsrError):
+    """A checkpoint cannot be loaded into the model."""
+
+
+class BackendError(AscendAsrError):
+    """A runtime backend cannot be opened or failed to run."""

@@ -1,0 +1,191 @@
+"""Offline inference: a bundle + prep/ -> results/ (hyps.jsonl, summary.json[, raw outputs]).
+
+    python -m ascend_asr.infer --model jasper_bs1.om --input prep/ --output results/
+
+Without an NPU the bundle's ONNX runs on onnxruntime, and the console and the summary say so.
+A rerun into the same results/ resumes: finished utterances are neither redone nor duplicated.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from .backends import BACKENDS, open_session
+from .batching import assemble, pick_frames, row, time_major
+from .bundle import Bundle, open_bundle
+from .decoding import greedy_ctc
+from .errors import AscendAsrError, TensorFileError
+from .metrics import percent, score
+from .prep import PrepDir, open_prep
+from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
+
+HYPS = "hyps.jsonl"
+SUMMARY = "summary.json"
+OUTPUTS = "outputs"
+
+
+def timing_stats(values) -> dict:
+    """ais_bench's statistics block (milliseconds)."""
+    if not values:
+        return {"min": None, "max": None, "mean": None, "median": None, "percentile(99%)": None, "count": 0}
+    v = np.asarray(values, dtype=np.float64)
+    return {"min": float(v.min()), "max": float(v.max()), "mean": float(v.mean()), "median": float(np.median(v)),
+            "percentile(99%)": float(np.percentile(v, 99)), "count": int(v.size)}
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    backend: str = "auto"
+    device: int = 0
+    save_outputs: str | None = None  # "bin" or "npy"
+    progress: bool = True
+
+
+def check_compatible(bundle: Bundle, prep: PrepDir) -> None:
+    """prep/ must hold the inputs the bundle expects, made by the frontend it was converted with."""
+    expected = [(t.name, t.dtype, t.role) for t in bundle.inputs]
+    found = [(t.name, t.dtype, t.role) for t in prep.inputs]
+    if expected != found:
+        raise TensorFileError(f"{prep.path}: inputs {found} do not match bundle {bundle.name} inputs {expected}; "
+                              "preprocess again with the bundle's profile")
+    if prep.info["frontend"] != bundle.manifest["frontend"]:
+        raise TensorFileError(f"{prep.path}: made with frontend {prep.info['frontend']}, but {bundle.name} was "
+                              f"converted with {bundle.manifest['frontend']}; preprocess again with its profile")
+
+
+def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferOptions(), out=sys.stdout) -> dict:
+    wall_start = time.perf_counter()
+    bundle = open_bundle(model)
+    prep = open_prep(prep_dir)
+    check_compatible(bundle, prep)
+    vocab = bundle.vocabulary
+    scores_spec = bundle.output("log_probs") or bundle.output("probs")
+    lengths_spec = bundle.output("out_lengths")
+    hyps_path = os.path.join(output, HYPS)
+    finished = {r["stem"] for r in read_jsonl(hyps_path)}
+    pending = [r for r in prep.rows if r["stem"] not in finished]
+    failures, fed_frames, true_frames, batch_wall = [], 0, 0, []
+    batch_size = bundle.batch_size
+    with open_session(bundle, options.backend, options.device, out=out) as session, \
+            JsonlAppender(hyps_path) as hyps, \
+            tqdm(total=len(pending), desc="infer", unit="utt", disable=not options.progress) as bar:
+        batch_rows, batch_tensors = [], []
+
+        def flush():
+            nonlocal fed_frames, true_frames
+            frames = pick_frames(max(r["padded_frames"] for r in batch_rows), bundle.frames, batch_size)
+            feeds = assemble(batch_tensors, bundle.inputs, batch_size, frames)
+            start = time.perf_counter()
+            outputs = session.run(feeds)
+            batch_wall.append((time.perf_counter() - start) * 1000.0)
+            fed_frames += frames * batch_size
+            for i, meta in enumerate(batch_rows):
+                scores = time_major(row(outputs, scores_spec, i), scores_spec)
+                out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else len(scores)
+                hyp = vocab.decode(greedy_ctc(scores, out_len, vocab.blank))
+                if options.save_outputs:
+                    _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
+                hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
+                            "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len})
+                true_frames += meta["frames"]
+            bar.update(len(batch_rows))
+            batch_rows.clear()
+            batch_tensors.clear()
+
+        for meta in pending:
+            try:
+                if meta["padded_frames"] > max(bundle.frames):
+                    pick_frames(meta["padded_frames"], bundle.frames, batch_size)
+                tensors = prep.load(meta)
+            except AscendAsrError as exc:
+                failures.append({"stem": meta["stem"], "id": meta["id"], "error": str(exc)})
+                tqdm.write(f"[ascend-asr] skipped {meta['id']}: {exc}", file=sys.stderr)
+                bar.update(1)
+                continue
+            batch_rows.append(meta)
+            batch_tensors.append(tensors)
+            if len(batch_rows) == batch_size:
+                flush()
+        if batch_rows:
+            flush()
+        timings = session.timings
+        backend_name, fallback = session.name, session.fallback
+
+    results = read_jsonl(hyps_path)
+    total = score((r["ref"], r["hyp"]) for r in results)
+    wall = time.perf_counter() - wall_start
+    failed_stems = {f["stem"] for f in failures}
+    audio = sum(r["duration"] for r in pending if r["stem"] not in failed_stems)
+    compute = timing_stats(timings.compute_ms)
+    summary = {
+        "model": bundle.name, "backend": backend_name, "fallback": fallback, "batch_size": batch_size,
+        "compiled_shapes": bundle.manifest["shapes"],
+        "NPU_compute_time": compute, "H2D_latency": timing_stats(timings.h2d_ms),
+        "D2H_latency": timing_stats(timings.d2h_ms),
+        "throughput": 1000.0 * batch_size / compute["mean"] if compute["count"] else None,
+        "batch_wall_time": timing_stats(batch_wall),
+        "wall_time_s": wall, "audio_seconds": audio, "rtf": wall / audio if audio else None,
+        "padding_efficiency": true_frames / fed_frames if fed_frames else None,
+        "utterances": {"total": len(prep.rows) + prep.info.get("failed", 0), "scored": len(results),
+                       "this_run": len(pending) - len(failures), "resumed": len(finished),
+                       "failed": len(failures), "failed_in_preprocess": prep.info.get("failed", 0)},
+        "failures": failures, **{k: v for k, v in total.to_dict().items() if k != "utterances"},
+    }
+    write_json_atomic(os.path.join(output, SUMMARY), summary)
+    return summary
+
+
+def _save_outputs(output: str, stem: str, outputs: dict, bundle: Bundle, index: int, fmt: str) -> None:
+    """ais_bench naming: <stem>_<k>.bin|npy, one file per output, batch axis kept (size 1)."""
+    for k, spec in enumerate(bundle.outputs):
+        array = np.expand_dims(row(outputs, spec, index), spec.axis("batch"))
+        path = os.path.join(output, OUTPUTS, f"{stem}_{k}.{fmt}")
+        if fmt == "bin":
+            write_bin(path, array, spec.dtype)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            np.save(path, array)
+
+
+def print_summary(summary: dict, out=sys.stdout) -> None:
+    u = summary["utterances"]
+    failed = u["failed"] + u["failed_in_preprocess"]
+    rtf = "n/a" if summary["rtf"] is None else f"{summary['rtf']:.4f}"
+    print(f"WER {percent(summary['wer'])}  CER {percent(summary['cer'])}  RTF {rtf}  "
+          f"utterances {u['scored']} (failed {failed})  backend={summary['backend']}  "
+          f"fallback={str(summary['fallback']).lower()}", file=out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ascend_asr.infer", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="bundle file: NAME.om, NAME.onnx or NAME.json")
+    p.add_argument("--input", required=True, help="prep/ folder written by preprocess")
+    p.add_argument("--output", required=True, help="results/ folder (resumed if it exists)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS)
+    p.add_argument("--device", type=int, default=0, help="NPU device id")
+    p.add_argument("--save-outputs", choices=("bin", "npy"), help="also write raw outputs as ais_bench names them")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = infer(args.model, args.input, args.output,
+                        InferOptions(args.backend, args.device, args.save_outputs, not args.no_progress))
+    except AscendAsrError as exc:
+        print(f"[ascend-asr] error: {exc}", file=sys.stderr)
+        return 2
+    print_summary(summary)
+    print(f"[ascend-asr] results: {os.path.join(args.output, HYPS)}, {os.path.join(args.output, SUMMARY)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

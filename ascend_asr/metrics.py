@@ -1,0 +1,72 @@
+"""Word and character error rates (jiwer's alignment), per utterance and in total."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jiwer
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    errors: int  # substitutions + deletions + insertions
+    reference_length: int
+
+    def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
+        return ErrorCounts(self.errors + other.errors, self.reference_length + other.reference_length)
+
+    @property
+    def rate(self) -> float | None:
+        return self.errors / self.reference_length if self.reference_length else None
+
+
+def word_errors(reference: str, hypothesis: str) -> ErrorCounts:
+    ref_words = reference.split()
+    if not ref_words:
+        return ErrorCounts(len(hypothesis.split()), 0)
+    out = jiwer.process_words(reference, hypothesis)
+    return ErrorCounts(out.substitutions + out.deletions + out.insertions, len(ref_words))
+
+
+def char_errors(reference: str, hypothesis: str) -> ErrorCounts:
+    """Characters of the space-normalised strings, spaces included (jiwer's CER)."""
+    reference, hypothesis = " ".join(reference.split()), " ".join(hypothesis.split())
+    if not reference:
+        return ErrorCounts(len(hypothesis), 0)
+    if not hypothesis:
+        return ErrorCounts(len(reference), len(reference))
+    out = jiwer.process_characters(reference, hypothesis)
+    return ErrorCounts(out.substitutions + out.deletions + out.insertions, len(reference))
+
+
+@dataclass(frozen=True)
+class Score:
+    utterances: int
+    words: ErrorCounts
+    chars: ErrorCounts
+
+    @property
+    def wer(self) -> float | None:
+        return self.words.rate
+
+    @property
+    def cer(self) -> float | None:
+        return self.chars.rate
+
+    def to_dict(self) -> dict:
+        return {"utterances": self.utterances, "wer": self.wer, "cer": self.cer,
+                "word_errors": self.words.errors, "reference_words": self.words.reference_length,
+                "char_errors": self.chars.errors, "reference_chars": self.chars.reference_length}
+
+
+def score(pairs) -> Score:
+    """Total WER / CER over (reference, hypothesis) pairs: summed errors over summed lengths."""
+    words, chars, n = ErrorCounts(0, 0), ErrorCounts(0, 0), 0
+    for reference, hypothesis in pairs:
+        words += word_errors(reference, hypothesis)
+        chars += char_errors(reference, hypothesis)
+        n += 1
+    return Score(n, words, chars)
+
+
+def percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.2f}%"

@@ -1,0 +1,245 @@
+"""Jasper (NVIDIA DeepLearningExamples, PyTorch/SpeechRecognition/Jasper), for inference and export.
+
+Module and parameter names follow NVIDIA's `jasper/model.py`, so their checkpoints load as is.
+Lengths are tensors all the way through, so the exported graph masks each utterance by its
+own length instead of a value baked in at trace time.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CheckpointError
+from .checkpoints import load_state_dict_strict, read_checkpoint
+
+NUM_CLASSES = 29  # 28 labels + blank (last)
+ACTIVATIONS = {"relu": nn.ReLU, "hardtanh": lambda: nn.Hardtanh(0.0, 20.0), "selu": nn.SELU}
+
+
+def _block(filters, repeat, kernel, dropout, stride=1, dilation=1, residual=True, residual_dense=True):
+    return {"filters": filters, "repeat": repeat, "kernel_size": [kernel], "stride": [stride],
+            "dilation": [dilation], "dropout": dropout, "residual": residual, "residual_dense": residual_dense}
+
+
+# configs/jasper10x5dr_speedp-online_speca.yaml, `jasper: encoder:` and its blocks
+JASPER_10X5DR_BLOCKS = [
+    _block(256, 1, 11, 0.2, stride=2, residual=False, residual_dense=False),
+    *[_block(256, 5, 11, 0.2) for _ in range(2)],
+    *[_block(384, 5, 13, 0.2) for _ in range(2)],
+    *[_block(512, 5, 17, 0.2) for _ in range(2)],
+    *[_block(640, 5, 21, 0.3) for _ in range(2)],
+    *[_block(768, 5, 25, 0.3) for _ in range(2)],
+    _block(896, 1, 29, 0.4, dilation=2, residual=False, residual_dense=False),
+    _block(1024, 1, 1, 0.4, residual=False, residual_dense=False),
+]
+
+JASPER_SMALL_BLOCKS = [
+    _block(64, 1, 11, 0.1, stride=2, residual=False, residual_dense=False),
+    *[_block(96, 2, 11, 0.1) for _ in range(2)],
+    *[_block(128, 2, 13, 0.1) for _ in range(2)],
+    _block(160, 1, 17, 0.1, dilation=2, residual=False, residual_dense=False),
+    _block(192, 1, 1, 0.1, residual=False, residual_dense=False),
+]
+
+
+@dataclass(frozen=True)
+class JasperConfig:
+    blocks: list = field(default_factory=lambda: copy.deepcopy(JASPER_10X5DR_BLOCKS))
+    in_feats: int = 64
+    n_classes: int = NUM_CLASSES
+    activation: str = "relu"
+    use_conv_masks: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "JasperConfig":
+        """From our profile form or NVIDIA's YAML (`jasper: {encoder: {...}, blocks: [...]}`)."""
+        if "jasper" in d:
+            enc = d["jasper"].get("encoder", {})
+            return cls(blocks=copy.deepcopy(d["jasper"]["blocks"]), in_feats=enc.get("in_feats", 64),
+                       n_classes=len(d.get("labels", [None] * 28)) + 1, activation=enc.get("activation", "relu"),
+                       use_conv_masks=enc.get("use_conv_masks", True))
+        return cls(**d)
+
+
+def jasper_10x5dr() -> JasperConfig:
+    return JasperConfig()
+
+
+def jasper_small() -> JasperConfig:
+    return JasperConfig(blocks=copy.deepcopy(JASPER_SMALL_BLOCKS))
+
+
+CONFIGS = {"jasper10x5dr": jasper_10x5dr, "jasper_small": jasper_small}
+
+
+class MaskedConv1d(nn.Conv1d):
+    """Conv1d that zeroes input frames at or beyond each utterance's length first."""
+
+    def __init__(self, *args, masked: bool = True, **kwargs):
+        self.masked = masked
+        super().__init__(*args, **kwargs)
+
+    def get_seq_len(self, lens: torch.Tensor) -> torch.Tensor:
+        pad, k, d, s = self.padding[0], self.kernel_size[0], self.dilation[0], self.stride[0]
+        # floor in float, as the ModelZoo export does: exact for lengths < 2**24, and floor (not
+        # truncation) also for a zero length
+        return (torch.floor((lens.float() + (2 * pad - d * (k - 1) - 1)) / s) + 1).to(lens.dtype)
+
+    def forward(self, x: torch.Tensor, lens: torch.Tensor | None = None):
+        if self.masked:
+            steps = torch.arange(x.shape[2], device=x.device).unsqueeze(0)
+            keep = steps < lens.unsqueeze(1).to(steps.dtype)
+            x = x * keep.unsqueeze(1).to(x.dtype)
+            lens = self.get_seq_len(lens)
+        return super().forward(x), lens
+
+
+class JasperBlock(nn.Module):
+    def __init__(self, infilters, filters, repeat=3, kernel_size=(11,), stride=(1,), dilation=(1,),
+                 dropout=0.2, activation=None, residual=True, residual_panes=(), use_conv_masks=False):
+        super().__init__()
+        padding = (kernel_size[0] // 2) * dilation[0]
+        if stride[0] > 1 and dilation[0] > 1:
+            raise ValueError("'same' padding with both stride and dilation is not supported")
+        self.use_conv_masks = use_conv_masks
+        self.conv = nn.ModuleList()
+        for i in range(repeat):
+            self.conv.extend(self._conv_bn(infilters if i == 0 else filters, filters, kernel_size=kernel_size,
+                                           stride=stride, dilation=dilation, padding=padding))
+            if i < repeat - 1:
+                self.conv.extend(self._act_dropout(dropout, activation))
+        self.res = nn.ModuleList() if residual else None
+        self.dense_residual = residual and len(residual_panes) > 0
+        if residual:
+            for panes in (list(residual_panes) or [infilters]):
+                self.res.append(nn.ModuleList(self._conv_bn(panes, filters, kernel_size=1)))
+        self.out = nn.Sequential(*self._act_dropout(dropout, activation))
+
+    def _conv_bn(self, in_channels, out_channels, **kw):
+        return [MaskedConv1d(in_channels, out_channels, masked=self.use_conv_masks, bias=False, **kw),
+                nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.1)]
+
+    @staticmethod
+    def _act_dropout(dropout, activation):
+        return [activation() if activation else nn.Hardtanh(0.0, 20.0), nn.Dropout(p=dropout)]
+
+    def forward(self, xs: list, xs_lens: torch.Tensor | None):
+        out, lens = xs[-1], xs_lens
+        for layer in self.conv:
+            if isinstance(layer, MaskedConv1d):
+                out, lens = layer(out, lens)
+            else:
+                out = layer(out)
+        if self.res is not None:
+            for pane, (res_conv, res_bn) in zip(xs, self.res):
+                out = out + res_bn(res_conv(pane, xs_lens)[0])
+        out = self.out(out)
+        return (xs + [out] if self.dense_residual else [out]), lens
+
+
+class JasperEncoder(nn.Module):
+    def __init__(self, config: JasperConfig):
+        super().__init__()
+        self.use_conv_masks = config.use_conv_masks
+        self.layers = nn.ModuleList()
+        in_feats, dense_panes = config.in_feats, []
+        for blk in copy.deepcopy(config.blocks):
+            if blk.pop("residual_dense", False):
+                dense_panes = dense_panes + [in_feats]
+                panes = dense_panes
+            else:
+                panes = []
+            blk.pop("kernel_size_factor", None)
+            blk.pop("padding", None)
+            self.layers.append(JasperBlock(in_feats, activation=ACTIVATIONS[config.activation],
+                                           residual_panes=panes, use_conv_masks=config.use_conv_masks, **blk))
+            in_feats = blk["filters"]
+        self.out_feats = in_feats
+
+    def forward(self, x, lens):
+        out = [x]
+        for layer in self.layers:
+            out, lens = layer(out, lens)
+        return out, lens
+
+
+class JasperDecoderForCTC(nn.Module):
+    def __init__(self, in_feats: int, n_classes: int):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv1d(in_feats, n_classes, kernel_size=1, bias=True))
+
+    def forward(self, enc_out: list) -> torch.Tensor:
+        return F.log_softmax(self.layers(enc_out[-1]).transpose(1, 2), dim=2)
+
+
+class Jasper(nn.Module):
+    """feats [B, 64, T] float32, feat_lens [B] int32 -> log-probs [B, T', 29], lengths [B] int32."""
+
+    input_names = ("feats", "feat_lens")
+    output_names = ("prob", "label")
+    dynamic_axes = {"feats": {0: "batch", 2: "frames"}, "feat_lens": {0: "batch"},
+                    "prob": {0: "batch", 1: "out_frames"}, "label": {0: "batch"}}
+
+    def __init__(self, config: JasperConfig = JasperConfig()):
+        super().__init__()
+        if not config.use_conv_masks:
+            raise ValueError("use_conv_masks=False cannot mask padded frames; results would depend on padding")
+        self.config = config
+        self.encoder = JasperEncoder(config)
+        self.decoder = JasperDecoderForCTC(self.encoder.out_feats, config.n_classes)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        enc, enc_lens = self.encoder(feats, feat_lens)
+        return self.decoder(enc), enc_lens
+
+    def output_frames(self, frames: int) -> int:
+        """Frames out for `frames` in (only strided blocks shorten the sequence)."""
+        for blk in self.config.blocks:
+            k, s, d = blk["kernel_size"][0], blk["stride"][0], blk["dilation"][0]
+            frames = (frames + 2 * (k // 2) * d - d * (k - 1) - 1) // s + 1
+        return frames
+
+    def example_inputs(self, batch: int = 1, frames: int = 256):
+        feats = torch.randn(batch, self.config.in_feats, frames)
+        lens = torch.full((batch,), frames, dtype=torch.int32)
+        return feats, lens
+
+
+_V1_RULES = ((r"^jasper_encoder\.encoder\.", "encoder.layers."),
+             (r"^jasper_decoder\.decoder_layers\.", "decoder.layers."),
+             (r"^module\.", ""))
+_V1_DROPPED = ("acoustic_model.", "audio_preprocessor.")
+
+
+def convert_v1_state_dict(state_dict: dict) -> dict:
+    """NVIDIA `helpers.convert_v1_state_dict`: v1 key names to the current ones."""
+    converted = {}
+    for key, value in state_dict.items():
+        if key.startswith(_V1_DROPPED):
+            continue
+        for pattern, replacement in _V1_RULES:
+            key = re.sub(pattern, replacement, key)
+        converted[key] = value
+    return converted
+
+
+def load_jasper_checkpoint(model: Jasper, path: str, use_ema: bool = True) -> Jasper:
+    """Load an NVIDIA checkpoint ({'state_dict', 'ema_state_dict', ...}) strictly into `model`."""
+    ckpt = read_checkpoint(path)
+    key = "ema_state_dict" if use_ema and "ema_state_dict" in ckpt else "state_dict"
+    if key not in ckpt:
+        if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            state = ckpt  # a bare state dict
+        else:
+            raise CheckpointError(f"{path}: expected 'state_dict' or 'ema_state_dict' in the checkpoint, "
+                                  f"found keys {sorted(ckpt)[:10]}")
+    else:
+        state = ckpt[key]
+    state = {k: v.float() if v.is_floating_point() else v for k, v in convert_v1_state_dict(state).items()}
+    load_state_dict_strict(model, state, f"{path} ({key})")
+    return model.eval()

@@ -1,0 +1,145 @@
+"""Dataset manifest -> prep/: features and lengths as .bin per utterance, streamed.
+
+Memory stays flat whatever the dataset size: one utterance is in memory at a time. A bad
+utterance is reported, counted and skipped; a rerun resumes where the last run stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from .audio import load_audio
+from .datasets import BadEntry, read_manifest
+from .errors import AscendAsrError, ShapeError, TensorFileError
+from .frontends import build_frontend, frontend_spec
+from .prep import (FAILURES, META, PREP_FORMAT, PREP_JSON, bin_path, features_to_layout, open_prep, stem_of,
+                   utterance_shape, write_info_file)
+from .profiles import Profile, load_profile
+from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
+from .text import normalize_transcript
+
+
+@dataclass(frozen=True)
+class PrepSummary:
+    output: str
+    written: int
+    resumed: int
+    failed: int
+    audio_seconds: float
+
+
+def pick_gear(frames_needed: int, gears) -> int | None:
+    """The smallest compiled frame count that holds `frames_needed`."""
+    return next((g for g in sorted(gears) if g >= frames_needed), None)
+
+
+def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str | None = None,
+               resample: bool = True, mix_to_mono: bool = True, limit: int | None = None,
+               progress: bool = True, log=sys.stderr) -> PrepSummary:
+    if isinstance(profile, str):
+        profile = load_profile(profile)
+    frontend = build_frontend(profile.frontend)
+    features, lengths = profile.input("features"), profile.input("lengths")
+    settings = {"format": PREP_FORMAT, "profile": profile.name, "frontend": frontend_spec(frontend),
+                "inputs": [t.to_dict() for t in profile.inputs], "frames": list(profile.frames),
+                "vocabulary": profile.vocabulary.to_spec()}
+    done = _resume_state(output, settings)
+    failures = []
+    resumed = written = 0
+    audio_seconds = 0.0
+    labels = [c for i, c in enumerate(profile.vocabulary.labels) if i != profile.vocabulary.blank]
+    max_frames = max(profile.frames)
+    rate, hop = frontend.params.sample_rate, frontend.hop_length
+    entries = read_manifest(manifest, data_dir)
+    with JsonlAppender(os.path.join(output, META)) as meta:
+        for index, entry in enumerate(tqdm(entries, desc="preprocess", unit="utt", disable=not progress)):
+            if limit is not None and index >= limit:
+                break
+            stem = stem_of(index)
+            if isinstance(entry, BadEntry):
+                failures.append({"stem": stem, "source": entry.source, "error": entry.message})
+                tqdm.write(f"[ascend-asr] skipped {entry.source}: {entry.message}", file=log)
+                continue
+            if stem in done:
+                resumed += 1
+                audio_seconds += done[stem]
+                continue
+            try:
+                samples = frontend.prepare_samples(
+                    load_audio(entry.audio_path, rate, resample=resample, mix_to_mono=mix_to_mono))
+                needed = frontend.aligned_frames(len(samples))
+                gear = pick_gear(needed, profile.frames)
+                if gear is None:
+                    raise ShapeError(
+                        f"{entry.audio_path}: {len(samples) / rate:.2f} s needs {needed} frames, but the largest "
+                        f"compiled shape holds {max_frames} frames ({max_frames * hop / rate:.2f} s); split the "
+                        f"audio or add a larger frame gear to the profile ({profile.source})")
+                feats, valid = frontend(samples)
+            except AscendAsrError as exc:
+                failures.append({"stem": stem, "id": entry.id, "audio": entry.audio_path, "source": entry.source,
+                                 "error": str(exc)})
+                tqdm.write(f"[ascend-asr] skipped {entry.id}: {exc}", file=log)
+                continue
+            write_bin(bin_path(output, features, stem), features_to_layout(feats, features, gear), features.dtype)
+            write_bin(bin_path(output, lengths, stem),
+                      np.full(utterance_shape(lengths, gear), valid), lengths.dtype)
+            duration = len(samples) / rate
+            meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
+                        "frames": valid, "padded_frames": gear,
+                        "text": normalize_transcript(entry.text, labels), "raw_text": entry.text})
+            written += 1
+            audio_seconds += duration
+    prep = sorted(read_jsonl(os.path.join(output, META)), key=lambda r: r["stem"])
+    write_info_file(os.path.join(output, f"{profile.name}.info"), output, profile.inputs, prep)
+    write_json_atomic(os.path.join(output, FAILURES), failures)
+    write_json_atomic(os.path.join(output, PREP_JSON),
+                      {**settings, "utterances": len(prep), "failed": len(failures), "manifest": manifest})
+    return PrepSummary(output, written, resumed, len(failures), audio_seconds)
+
+
+def _resume_state(output: str, settings: dict) -> dict[str, float]:
+    """Stems already written (with durations) by an earlier run with the same settings."""
+    os.makedirs(output, exist_ok=True)
+    for spec in settings["inputs"]:
+        os.makedirs(os.path.join(output, spec["name"]), exist_ok=True)
+    rows = read_jsonl(os.path.join(output, META))
+    if not rows:
+        write_json_atomic(os.path.join(output, PREP_JSON), {**settings, "utterances": 0, "failed": 0})
+        return {}
+    previous = open_prep(output).info
+    for key in ("profile", "frontend", "inputs", "frames"):
+        if previous.get(key) != settings[key]:
+            raise TensorFileError(f"{output}: was made with another {key} ({previous.get(key)!r}); "
+                                  "write to a new --output folder or delete this one")
+    return {r["stem"]: r["duration"] for r in rows}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ascend-asr preprocess", description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", required=True, help=".tsv, .jsonl, NVIDIA .json, or a LibriSpeech folder")
+    p.add_argument("--profile", required=True, help="profile name (atc_profiles/NAME.yaml) or YAML path")
+    p.add_argument("--output", required=True, help="prep/ folder to write (resumed if it exists)")
+    p.add_argument("--data-dir", help="folder that relative audio paths start from (default: the manifest's)")
+    p.add_argument("--no-resample", action="store_true", help="refuse audio at another sample rate")
+    p.add_argument("--no-mix", action="store_true", help="refuse audio with more than one channel")
+    p.add_argument("--limit", type=int, help="only the first N manifest entries")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    summary = preprocess(args.manifest, args.output, args.profile, args.data_dir, resample=not args.no_resample,
+                         mix_to_mono=not args.no_mix, limit=args.limit, progress=not args.no_progress)
+    print(f"[ascend-asr] prep: {summary.written} written, {summary.resumed} resumed, {summary.failed} failed, "
+          f"{summary.audio_seconds:.1f} s of audio -> {summary.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

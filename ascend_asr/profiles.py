@@ -1,0 +1,149 @@
+"""Model profiles (atc_profiles/*.yaml): I/O tensors, compiled shapes, frontend, vocabulary, ATC options."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import onnx
+import yaml
+
+from .errors import ProfileError
+from .tensor_files import DTYPES
+from .text import Vocabulary
+
+BATCH, FRAMES, OUT_FRAMES = "batch", "frames", "out_frames"
+SYMBOLS = (BATCH, FRAMES, OUT_FRAMES)
+INPUT_ROLES = ("features", "lengths")
+OUTPUT_ROLES = ("log_probs", "probs", "out_lengths")
+PROFILE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "atc_profiles")
+
+_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
+                onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64",
+                onnx.TensorProto.DOUBLE: "float64", onnx.TensorProto.INT8: "int8",
+                onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.BOOL: "bool"}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: tuple  # ints and symbols from SYMBOLS
+    role: str
+
+    def axis(self, symbol: str) -> int | None:
+        return self.shape.index(symbol) if symbol in self.shape else None
+
+    def concrete(self, batch: int, frames: int | None = None, out_frames: int | None = None) -> tuple:
+        values = {BATCH: batch, FRAMES: frames, OUT_FRAMES: out_frames}
+        return tuple(values[d] if isinstance(d, str) else d for d in self.shape)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "role": self.role}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str, roles) -> "TensorSpec":
+        try:
+            spec = cls(str(d["name"]), str(d["dtype"]), tuple(d["shape"]), str(d["role"]))
+        except (KeyError, TypeError) as exc:
+            raise ProfileError(f"{source}: a tensor needs name, dtype, shape and role; found {d}") from exc
+        if spec.dtype not in DTYPES:
+            raise ProfileError(f"{source}: tensor {spec.name}: dtype {spec.dtype!r} not in {sorted(DTYPES)}")
+        if spec.role not in roles:
+            raise ProfileError(f"{source}: tensor {spec.name}: role {spec.role!r} not in {roles}")
+        bad = [d for d in spec.shape if not (isinstance(d, int) and d > 0 or d in SYMBOLS)]
+        if bad:
+            raise ProfileError(f"{source}: tensor {spec.name}: dims {bad} are neither positive ints nor {SYMBOLS}")
+        return spec
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    family: str
+    model_config: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    batch_sizes: tuple[int, ...]
+    frames: tuple[int, ...]  # frame gears, ascending
+    frontend: dict
+    vocabulary: Vocabulary
+    atc: dict = field(default_factory=dict)
+    source: str = ""
+
+    def input(self, role: str) -> TensorSpec:
+        return next(t for t in self.inputs if t.role == role)
+
+    def output(self, role: str) -> TensorSpec | None:
+        return next((t for t in self.outputs if t.role == role), None)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "family": self.family, "model_config": self.model_config,
+                "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+                "batch_sizes": list(self.batch_sizes), "frames": list(self.frames),
+                "frontend": dict(self.frontend), "vocabulary": self.vocabulary.to_spec(), "atc": dict(self.atc)}
+
+    def validate_onnx(self, model: onnx.ModelProto, onnx_path: str) -> None:
+        """Every profile input and output exists in the graph with the same rank and dtype."""
+        graph_inputs = {v.name: v for v in model.graph.input}
+        graph_outputs = {v.name: v for v in model.graph.output}
+        for kind, specs, graph in (("input", self.inputs, graph_inputs), ("output", self.outputs, graph_outputs)):
+            for spec in specs:
+                if spec.name not in graph:
+                    raise ProfileError(f"{self.source}: {kind} {spec.name!r} is not in {onnx_path}, whose {kind}s "
+                                       f"are {sorted(graph)}; fix the profile's {kind} names or export again")
+                ttype = graph[spec.name].type.tensor_type
+                rank = len(ttype.shape.dim)
+                if rank != len(spec.shape):
+                    raise ProfileError(f"{self.source}: {kind} {spec.name}: profile rank {len(spec.shape)} "
+                                       f"{list(spec.shape)}, ONNX rank {rank} in {onnx_path}")
+                dtype = _ONNX_DTYPES.get(ttype.elem_type, str(ttype.elem_type))
+                if dtype != spec.dtype:
+                    raise ProfileError(f"{self.source}: {kind} {spec.name}: profile dtype {spec.dtype}, "
+                                       f"ONNX dtype {dtype} in {onnx_path}")
+
+
+def find_profile(name_or_path: str) -> str:
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    candidate = os.path.join(PROFILE_DIR, f"{name_or_path}.yaml")
+    if os.path.isfile(candidate):
+        return candidate
+    known = sorted(f[:-5] for f in os.listdir(PROFILE_DIR) if f.endswith(".yaml")) if os.path.isdir(PROFILE_DIR) else []
+    raise ProfileError(f"profile {name_or_path!r} not found (neither a file nor one of {known} in {PROFILE_DIR})")
+
+
+def load_profile(name_or_path: str) -> Profile:
+    path = find_profile(name_or_path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML ({exc})") from exc
+    return profile_from_dict(d, path)
+
+
+def profile_from_dict(d: dict, source: str) -> Profile:
+    required = ("name", "family", "inputs", "outputs", "batch_sizes", "frames", "frontend", "vocabulary")
+    missing = [k for k in required if k not in (d or {})]
+    if missing:
+        raise ProfileError(f"{source}: missing keys {missing}")
+    inputs = tuple(TensorSpec.from_dict(t, source, INPUT_ROLES) for t in d["inputs"])
+    outputs = tuple(TensorSpec.from_dict(t, source, OUTPUT_ROLES) for t in d["outputs"])
+    if sorted(t.role for t in inputs) != sorted(INPUT_ROLES):
+        raise ProfileError(f"{source}: inputs need exactly one 'features' and one 'lengths' tensor")
+    if not any(t.role in ("log_probs", "probs") for t in outputs):
+        raise ProfileError(f"{source}: outputs need a 'log_probs' or 'probs' tensor")
+    frames = tuple(sorted(int(f) for f in d["frames"]))
+    batch_sizes = tuple(int(b) for b in d["batch_sizes"])
+    if not frames or not batch_sizes or min(frames) <= 0 or min(batch_sizes) <= 0:
+        raise ProfileError(f"{source}: 'frames' and 'batch_sizes' must be non-empty lists of positive ints")
+    align = int(d["frontend"].get("pad_align", 1))
+    unaligned = [f for f in frames if align > 1 and f % align]
+    if unaligned:
+        raise ProfileError(f"{source}: frame gears {unaligned} are not multiples of the frontend's pad_align={align}")
+    if len(frames) > 100:
+        raise ProfileError(f"{source}: {len(frames)} frame gears; ATC --dynamic_dims allows at most 100")
+    return Profile(name=str(d["name"]), family=str(d["family"]), model_config=str(d.get("model_config", "")),
+                   inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
+                   frontend=dict(d["frontend"]), vocabulary=Vocabulary.from_spec(d["vocabulary"]),
+                   atc=dict(d.get("atc") or {}), source=source)

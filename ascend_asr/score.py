@@ -1,0 +1,49 @@
+"""Score results/: WER and CER per utterance and in total, from hyps.jsonl."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import TensorFileError
+from .infer import HYPS
+from .metrics import char_errors, percent, score, word_errors
+from .tensor_files import read_jsonl, write_json_atomic
+
+SCORE = "score.json"
+
+
+def score_results(results_dir: str) -> dict:
+    path = os.path.join(results_dir, HYPS)
+    rows = read_jsonl(path)
+    if not rows:
+        raise TensorFileError(f"{path}: no hypotheses; run `python -m ascend_asr.infer` first")
+    total = score((r["ref"], r["hyp"]) for r in rows)
+    per_utt = [{"id": r["id"], "ref": r["ref"], "hyp": r["hyp"],
+                "wer": word_errors(r["ref"], r["hyp"]).rate, "cer": char_errors(r["ref"], r["hyp"]).rate}
+               for r in rows]
+    report = {**total.to_dict(), "per_utterance": per_utt}
+    write_json_atomic(os.path.join(results_dir, SCORE), report)
+    return report
+
+
+def print_report(report: dict, verbose: bool = False, out=sys.stdout) -> None:
+    if verbose:
+        for u in report["per_utterance"]:
+            print(f"{u['id']}: WER {percent(u['wer'])}\n  REF: {u['ref']}\n  HYP: {u['hyp']}", file=out)
+    print(f"WER {percent(report['wer'])} ({report['word_errors']}/{report['reference_words']} words)  "
+          f"CER {percent(report['cer'])} ({report['char_errors']}/{report['reference_chars']} chars)  "
+          f"utterances {report['utterances']}", file=out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="ascend-asr score", description=__doc__.splitlines()[0])
+    p.add_argument("--results", required=True, help="results/ folder written by infer")
+    p.add_argument("--verbose", action="store_true", help="print every utterance")
+    args = p.parse_args(argv)
+    print_report(score_results(args.results), args.verbose)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
