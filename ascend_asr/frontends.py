@@ -47,12 +47,12 @@ class JasperFilterbank:
         if self.win_length > params.n_fft:
             raise ProfileError(f"window of {self.win_length} samples exceeds n_fft={params.n_fft}")
         n = np.arange(self.win_length)
-        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * n / (self.win_length - 1))).astype(np.float32)
+        self.window = 0.5 - 0.5 * np.cos(2 * np.pi * n / (self.win_length - 1))
         # The window sits centred in the n_fft frame; its zero margins only shift the frame,
         # which leaves the power spectrum unchanged, so only win_length samples are framed.
         self.window_offset = (params.n_fft - self.win_length) // 2
         self.mel_basis_t = np.ascontiguousarray(
-            slaney_mel_filterbank(params.sample_rate, params.n_fft, params.n_mels).T)
+            slaney_mel_filterbank(params.sample_rate, params.n_fft, params.n_mels).T, dtype=np.float64)
         self._rng = np.random.default_rng(seed)
 
     @property
@@ -82,15 +82,17 @@ class JasperFilterbank:
     def __call__(self, samples: np.ndarray) -> tuple[np.ndarray, int]:
         """Return features [n_mels, 1 + N // hop] (float32) and the valid frame count."""
         p = self.params
-        x = np.asarray(samples, dtype=np.float32)
+        # float64 throughout: in bands the audio leaves empty (8 kHz sources resampled to 16 kHz)
+        # float32 rounding noise would dominate the power, and log() magnifies it
+        x = np.asarray(samples, dtype=np.float64)
         half = p.n_fft // 2
         if x.ndim != 1 or len(x) <= half:
             raise AudioError(f"audio of {len(x)} samples is too short for the frontend: it needs more than "
                              f"{half} samples ({half / p.sample_rate * 1000:.0f} ms)")
         if p.dither > 0:
-            x = x + p.dither * self._rng.standard_normal(len(x)).astype(np.float32)
+            x = x + p.dither * self._rng.standard_normal(len(x))
         if p.preemph:
-            x = np.concatenate([x[:1], x[1:] - np.float32(p.preemph) * x[:-1]])
+            x = np.concatenate([x[:1], x[1:] - p.preemph * x[:-1]])
         padded = np.pad(x, half, mode="reflect")
         n_frames = self.num_frames(len(x))
         frames = np.lib.stride_tricks.as_strided(
@@ -98,9 +100,9 @@ class JasperFilterbank:
             strides=(padded.strides[0] * self.hop_length, padded.strides[0]), writeable=False)
         spectrum = np.fft.rfft(frames * self.window, n=p.n_fft, axis=1)
         power = spectrum.real ** 2 + spectrum.imag ** 2
-        mel = np.log(power @ self.mel_basis_t + np.float32(p.log_zero_guard))  # [T, n_mels]
+        mel = np.log(power @ self.mel_basis_t + p.log_zero_guard)  # [T, n_mels]
         valid = min(self.valid_frames(len(x)), n_frames)
-        head = mel[:valid].astype(np.float64)
+        head = mel[:valid]
         mean = head.mean(axis=0)
         std = head.std(axis=0, ddof=1) if valid > 1 else np.zeros_like(mean)
         feats = np.zeros((p.n_mels, n_frames), dtype=np.float32)

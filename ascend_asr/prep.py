@@ -22,8 +22,13 @@ def stem_of(index: int) -> str:
     return f"{index:012d}"
 
 
-def bin_path(prep_dir: str, spec: TensorSpec, stem: str) -> str:
-    return os.path.join(prep_dir, spec.name, stem + ".bin")
+def input_dir(prep_dir: str, spec: TensorSpec, input_dirs: dict | None = None) -> str:
+    """Folder of one input's .bin files: <prep>/<input name> unless mapped elsewhere (ModelZoo flags)."""
+    return os.path.join(prep_dir, (input_dirs or {}).get(spec.name, spec.name))
+
+
+def bin_path(prep_dir: str, spec: TensorSpec, stem: str, input_dirs: dict | None = None) -> str:
+    return os.path.join(input_dir(prep_dir, spec, input_dirs), stem + ".bin")
 
 
 def utterance_shape(spec: TensorSpec, padded_frames: int) -> tuple:
@@ -42,7 +47,8 @@ class PrepDir:
 
     def load(self, row: dict) -> dict[str, np.ndarray]:
         """Every input tensor of one utterance, each checked against its expected byte size."""
-        return {spec.name: read_bin(bin_path(self.path, spec, row["stem"]), spec.dtype,
+        dirs = self.info.get("input_dirs")
+        return {spec.name: read_bin(bin_path(self.path, spec, row["stem"], dirs), spec.dtype,
                                     utterance_shape(spec, row["padded_frames"]))
                 for spec in self.inputs}
 
@@ -60,13 +66,13 @@ def open_prep(path: str) -> PrepDir:
     return PrepDir(path, info, rows)
 
 
-def write_info_file(path: str, prep_dir: str, inputs, rows) -> None:
+def write_info_file(path: str, prep_dir: str, inputs, rows, input_dirs: dict | None = None) -> None:
     """ModelZoo info file: '<index> <path> (d0,d1,...)', one line per input per utterance."""
     lines = []
     for index, row in enumerate(rows):
         for spec in inputs:
             shape = utterance_shape(spec, row["padded_frames"])
-            lines.append(f"{index} {bin_path(prep_dir, spec, row['stem'])} {format_shape(shape)}")
+            lines.append(f"{index} {bin_path(prep_dir, spec, row['stem'], input_dirs)} {format_shape(shape)}")
     write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
 
 

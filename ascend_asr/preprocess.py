@@ -40,14 +40,17 @@ def pick_gear(frames_needed: int, gears) -> int | None:
 
 def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str | None = None,
                resample: bool = True, mix_to_mono: bool = True, limit: int | None = None,
-               progress: bool = True, log=sys.stderr) -> PrepSummary:
+               progress: bool = True, input_dirs: dict | None = None, log=None) -> PrepSummary:
+    """Write prep/ for `manifest`; `input_dirs` maps input names to other folders (absolute or
+    relative to `output`), as the ModelZoo scripts' --save_bin_0/--save_bin_1 do."""
+    log = log or sys.stderr
     if isinstance(profile, str):
         profile = load_profile(profile)
     frontend = build_frontend(profile.frontend)
     features, lengths = profile.input("features"), profile.input("lengths")
     settings = {"format": PREP_FORMAT, "profile": profile.name, "frontend": frontend_spec(frontend),
                 "inputs": [t.to_dict() for t in profile.inputs], "frames": list(profile.frames),
-                "vocabulary": profile.vocabulary.to_spec()}
+                "vocabulary": profile.vocabulary.to_spec(), "input_dirs": dict(input_dirs or {})}
     done = _resume_state(output, settings)
     failures = []
     resumed = written = 0
@@ -85,8 +88,9 @@ def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str
                                  "error": str(exc)})
                 tqdm.write(f"[ascend-asr] skipped {entry.id}: {exc}", file=log)
                 continue
-            write_bin(bin_path(output, features, stem), features_to_layout(feats, features, gear), features.dtype)
-            write_bin(bin_path(output, lengths, stem),
+            write_bin(bin_path(output, features, stem, input_dirs), features_to_layout(feats, features, gear),
+                      features.dtype)
+            write_bin(bin_path(output, lengths, stem, input_dirs),
                       np.full(utterance_shape(lengths, gear), valid), lengths.dtype)
             duration = len(samples) / rate
             meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
@@ -95,7 +99,7 @@ def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str
             written += 1
             audio_seconds += duration
     prep = sorted(read_jsonl(os.path.join(output, META)), key=lambda r: r["stem"])
-    write_info_file(os.path.join(output, f"{profile.name}.info"), output, profile.inputs, prep)
+    write_info_file(os.path.join(output, f"{profile.name}.info"), output, profile.inputs, prep, input_dirs)
     write_json_atomic(os.path.join(output, FAILURES), failures)
     write_json_atomic(os.path.join(output, PREP_JSON),
                       {**settings, "utterances": len(prep), "failed": len(failures), "manifest": manifest})
@@ -106,13 +110,13 @@ def _resume_state(output: str, settings: dict) -> dict[str, float]:
     """Stems already written (with durations) by an earlier run with the same settings."""
     os.makedirs(output, exist_ok=True)
     for spec in settings["inputs"]:
-        os.makedirs(os.path.join(output, spec["name"]), exist_ok=True)
+        os.makedirs(os.path.join(output, settings["input_dirs"].get(spec["name"], spec["name"])), exist_ok=True)
     rows = read_jsonl(os.path.join(output, META))
     if not rows:
         write_json_atomic(os.path.join(output, PREP_JSON), {**settings, "utterances": 0, "failed": 0})
         return {}
     previous = open_prep(output).info
-    for key in ("profile", "frontend", "inputs", "frames"):
+    for key in ("profile", "frontend", "inputs", "frames", "input_dirs"):
         if previous.get(key) != settings[key]:
             raise TensorFileError(f"{output}: was made with another {key} ({previous.get(key)!r}); "
                                   "write to a new --output folder or delete this one")

@@ -1,0 +1,38 @@
+"""`ascend-asr <command>`: one entry point for every stage of the pipeline."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "export": ("ascend_asr.export_cli", "checkpoint -> ONNX"),
+    "convert": ("ascend_asr.convert", "ONNX + profile -> bundles (NAME.onnx + NAME.json [+ NAME.om])"),
+    "preprocess": ("ascend_asr.preprocess", "dataset manifest -> prep/ (.bin per input, info, meta)"),
+    "infer": ("ascend_asr.infer", "bundle + prep/ -> results/ (hyps.jsonl, summary.json)"),
+    "score": ("ascend_asr.score", "results/ -> WER, CER"),
+    "demo": ("ascend_asr.demo", "the whole pipeline on the bundled clips"),
+    "benchmark": ("ascend_asr.benchmark", "frontend speed, demo RTF, preprocessing memory"),
+}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print("usage: ascend-asr <command> [options]\n\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:<11} {help_text}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    try:
+        return module.main(argv[1:])
+    except Exception as exc:
+        from .errors import AscendAsrError
+
+        if isinstance(exc, AscendAsrError):
+            print(f"[ascend-asr] error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
