@@ -11,7 +11,7 @@ from .atc import atc_command, command_line
 from .errors import BackendError, ProfileError
 from .frontends import build_frontend, frontend_spec
 from .profiles import BATCH, FRAMES, Profile, TensorSpec, load_profile
-from .tensor_files import atomic_path, write_json_atomic
+from .tensor_files import atomic_path, read_format_json, write_json_atomic
 from .text import Vocabulary
 
 BUNDLE_FORMAT = "ascend-asr-bundle/1"
@@ -74,16 +74,9 @@ def open_bundle(model_path: str) -> Bundle:
     name, ext = os.path.splitext(filename)
     if ext not in (".om", ".onnx", ".json"):
         raise BackendError(f"{model_path}: expected a .om, .onnx or .json bundle file")
-    manifest_path = os.path.join(directory, name + ".json")
-    if not os.path.isfile(manifest_path):
-        raise BackendError(f"{model_path}: no bundle manifest {manifest_path}; create the bundle with "
-                           "`ascend-asr convert --profile PROFILE --onnx MODEL.onnx --output-dir DIR`")
-    import json
-
-    with open(manifest_path, encoding="utf-8") as f:
-        manifest = json.load(f)
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise BackendError(f"{manifest_path}: not an ascend-asr bundle manifest (format {manifest.get('format')!r})")
+    manifest = read_format_json(os.path.join(directory, name + ".json"), BUNDLE_FORMAT, BackendError,
+                                "bundle manifest", "ascend-asr convert --profile PROFILE --onnx MODEL.onnx "
+                                "--output-dir DIR")
     return Bundle(name, directory, manifest)
 
 

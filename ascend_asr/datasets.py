@@ -60,13 +60,17 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
 
 
 def _unique_ids(entries: Iterator[Entry]) -> Iterator[Entry]:
-    seen: dict[str, int] = {}
+    """Repeated ids get the first free suffix -1, -2, ... (never one already taken)."""
+    taken: set[str] = set()
     for entry in entries:
         if isinstance(entry, Utterance):
-            count = seen.get(entry.id, 0)
-            seen[entry.id] = count + 1
-            if count:
-                entry = Utterance(f"{entry.id}-{count}", entry.audio_path, entry.text, entry.duration, entry.source)
+            new_id, n = entry.id, 0
+            while new_id in taken:
+                n += 1
+                new_id = f"{entry.id}-{n}"
+            taken.add(new_id)
+            if new_id != entry.id:
+                entry = Utterance(new_id, entry.audio_path, entry.text, entry.duration, entry.source)
         yield entry
 
 

@@ -20,6 +20,7 @@ from .infer import InferOptions, infer, print_summary
 from .models import build_model, load_model
 from .preprocess import preprocess
 from .profiles import load_profile
+from .tensor_files import read_jsonl
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "speech")
 DEMO_MANIFEST = os.path.join(ASSETS, "manifest.tsv")
@@ -53,8 +54,6 @@ def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = D
     preprocess(manifest, prep_dir, profile, progress=progress)
     summary = infer(bundle.om_path, prep_dir, results_dir, InferOptions(backend=backend, progress=progress),
                     out=out)
-    from .tensor_files import read_jsonl
-
     for r in read_jsonl(os.path.join(results_dir, "hyps.jsonl")):
         print(f"{r['id']}\n  REF: {r['ref']}\n  HYP: {r['hyp']}", file=out)
     print_summary(summary, out=out)

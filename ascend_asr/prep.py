@@ -1,7 +1,6 @@
 """The prep/ folder: one .bin folder per model input, an info file, meta.jsonl, prep.json."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -9,7 +8,7 @@ import numpy as np
 
 from .errors import TensorFileError
 from .profiles import FRAMES, TensorSpec
-from .tensor_files import format_shape, read_bin, read_jsonl, write_text_atomic
+from .tensor_files import format_shape, read_bin, read_format_json, read_jsonl, write_text_atomic
 
 META = "meta.jsonl"
 FAILURES = "failures.json"
@@ -54,14 +53,8 @@ class PrepDir:
 
 
 def open_prep(path: str) -> PrepDir:
-    info_path = os.path.join(path, PREP_JSON)
-    if not os.path.isfile(info_path):
-        raise TensorFileError(f"{path}: no {PREP_JSON}; create the folder with "
-                              "`ascend-asr preprocess --manifest M --profile P --output DIR`")
-    with open(info_path, encoding="utf-8") as f:
-        info = json.load(f)
-    if info.get("format") != PREP_FORMAT:
-        raise TensorFileError(f"{info_path}: not an ascend-asr prep folder (format {info.get('format')!r})")
+    info = read_format_json(os.path.join(path, PREP_JSON), PREP_FORMAT, TensorFileError, "prep folder",
+                            "ascend-asr preprocess --manifest M --profile P --output DIR")
     rows = sorted(read_jsonl(os.path.join(path, META)), key=lambda r: r["stem"])
     return PrepDir(path, info, rows)
 

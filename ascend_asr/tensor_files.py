@@ -21,6 +21,15 @@ def numpy_dtype(name: str) -> np.dtype:
     return np.dtype(DTYPES[name]).newbyteorder("<")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0600
+
+
 @contextlib.contextmanager
 def atomic_path(path: str):
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
@@ -28,6 +37,7 @@ def atomic_path(path: str):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -47,6 +57,18 @@ def write_text_atomic(path: str, text: str) -> None:
 
 def write_json_atomic(path: str, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_format_json(path: str, expected_format: str, error: type, what: str, how_to_make: str) -> dict:
+    """A JSON file stamped {"format": expected_format}; missing or foreign files raise `error`."""
+    if not os.path.isfile(path):
+        raise error(f"{path}: not found; create the {what} with `{how_to_make}`")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or data.get("format") != expected_format:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise error(f"{path}: not an ascend-asr {what} (format {found!r}, expected {expected_format!r})")
+    return data
 
 
 def write_bin(path: str, array: np.ndarray, dtype: str) -> None:
@@ -78,7 +100,7 @@ def format_shape(shape) -> str:
     return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
-_INFO_LINE = re.compile(r"^(\d+)\s+(\S+)\s+\(([\d,\s]*)\)$")
+_INFO_LINE = re.compile(r"^(\d+)\s+(\S+)\s+\((\d+(?:,\d+)*),?\)$")
 
 
 def parse_info_line(line: str, source: str) -> tuple[int, str, tuple[int, ...]]:
@@ -86,7 +108,7 @@ def parse_info_line(line: str, source: str) -> tuple[int, str, tuple[int, ...]]:
     m = _INFO_LINE.match(line.strip())
     if not m:
         raise TensorFileError(f"{source}: expected '<index> <path> (d0,d1,...)', found {line.strip()!r}")
-    dims = tuple(int(d) for d in m.group(3).replace(" ", "").split(",") if d)
+    dims = tuple(int(d) for d in m.group(3).split(","))
     return int(m.group(1)), m.group(2), dims
 
 

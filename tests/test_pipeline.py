@@ -13,7 +13,6 @@ import torch
 
 from ascend_asr.decoding import greedy_ctc
 from ascend_asr.demo import DEMO_MANIFEST, run_demo
-from ascend_asr.errors import AudioError
 from ascend_asr.infer import InferOptions, infer
 from ascend_asr.prep import open_prep
 from ascend_asr.preprocess import preprocess
