@@ -142,6 +142,7 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
             "onnx_sha256": sha256(out_onnx),
             "atc_command": cmd,
             "atc_command_line": command_line(cmd),
+            "atc_run_from": "this bundle's folder (the command's paths are relative to it)",
         }
         write_json_atomic(os.path.join(output_dir, bundle_name + ".json"), manifest)
         bundles.append(Bundle(bundle_name, os.path.abspath(output_dir), manifest))

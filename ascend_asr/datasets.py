@@ -78,6 +78,12 @@ def _utterance_id(audio_path: str) -> str:
     return os.path.splitext(os.path.basename(audio_path))[0]
 
 
+def _require_strings(**fields) -> None:
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, found {value!r}")
+
+
 def _duration(value, source: str) -> float | None:
     if value in (None, ""):
         return None
@@ -122,8 +128,9 @@ def _read_jsonl(path: str, base: str) -> Iterator[Entry]:
                 item = json.loads(line)
                 audio = next(item[k] for k in AUDIO_KEYS if k in item)
                 text = next(item[k] for k in TEXT_KEYS if k in item)
+                _require_strings(audio=audio, text=text)
                 duration = _duration(item.get("duration"), source)
-            except (json.JSONDecodeError, StopIteration, TypeError, ValueError) as exc:
+            except (json.JSONDecodeError, StopIteration, TypeError, ValueError, AttributeError) as exc:
                 yield BadEntry(source, f"expected a JSON object with one of {AUDIO_KEYS} and one of {TEXT_KEYS} "
                                        f"({type(exc).__name__}: {exc}); fix or remove the line")
                 continue
@@ -145,12 +152,14 @@ def _read_nvidia_json(path: str, base: str) -> Iterator[Entry]:
         try:
             files = item["files"]
             chosen = next((x for x in files if float(x.get("speed", 1)) == 1.0), files[0])
+            _require_strings(fname=chosen["fname"], transcript=item["transcript"])
             audio = os.path.join(base, chosen["fname"])
             duration = _duration(item.get("original_duration", chosen.get("duration")), source)
-            yield Utterance(_utterance_id(audio), audio, item["transcript"], duration, source)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             yield BadEntry(source, f"expected {{'transcript', 'files': [{{'fname', 'speed'}}]}} "
                                    f"({type(exc).__name__}: {exc}); fix or remove the entry")
+            continue
+        yield Utterance(_utterance_id(audio), audio, item["transcript"], duration, source)
 
 
 def _read_librispeech(root: str) -> Iterator[Entry]:

@@ -88,7 +88,7 @@ class JasperFilterbank:
         half = p.n_fft // 2
         if x.ndim != 1 or len(x) <= half:
             raise AudioError(f"audio of {len(x)} samples is too short for the frontend: it needs more than "
-                             f"{half} samples ({half / p.sample_rate * 1000:.0f} ms)")
+                             f"{half} samples ({half / p.sample_rate * 1000:.0f} ms); remove it from the manifest")
         if p.dither > 0:
             x = x + p.dither * self._rng.standard_normal(len(x))
         if p.preemph:

@@ -8,6 +8,7 @@ A rerun into the same results/ resumes: finished utterances are neither redone n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ from .prep import PrepDir, open_prep
 from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
 
 HYPS = "hyps.jsonl"
+RUN = "run.json"
 SUMMARY = "summary.json"
 OUTPUTS = "outputs"
 
@@ -68,6 +70,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     scores_spec = bundle.output("log_probs") or bundle.output("probs")
     lengths_spec = bundle.output("out_lengths")
     hyps_path = os.path.join(output, HYPS)
+    _claim_results(output, bundle, prep)
     finished = {r["stem"] for r in read_jsonl(hyps_path)}
     pending = [r for r in prep.rows if r["stem"] not in finished]
     failures, fed_frames, true_frames, batch_wall = [], 0, 0, []
@@ -138,6 +141,24 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     }
     write_json_atomic(os.path.join(output, SUMMARY), summary)
     return summary
+
+
+def _claim_results(output: str, bundle: Bundle, prep: PrepDir) -> None:
+    """Record which model and prep/ a results folder belongs to; resuming with others is refused."""
+    identity = {"model": bundle.name, "onnx_sha256": bundle.manifest["onnx_sha256"],
+                "prep": os.path.abspath(prep.path), "prep_profile": prep.info["profile"]}
+    path = os.path.join(output, RUN)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)
+        if previous != identity:
+            raise TensorFileError(f"{output}: holds results of {previous['model']} on {previous['prep']}, not "
+                                  f"{identity['model']} on {identity['prep']}; write to a new --output folder")
+    elif read_jsonl(os.path.join(output, HYPS)):
+        raise TensorFileError(f"{output}: has {HYPS} but no {RUN}, so its origin is unknown; "
+                              "write to a new --output folder")
+    else:
+        write_json_atomic(path, identity)
 
 
 def _save_outputs(output: str, stem: str, outputs: dict, bundle: Bundle, index: int, fmt: str) -> None:

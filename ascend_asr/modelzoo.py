@@ -58,9 +58,16 @@ def _apply_nvidia_config(profile: Profile, cfg: dict, source: str) -> Profile:
     return dataclasses.replace(profile, frontend=frontend, vocabulary=vocab, source=source)
 
 
-def write_agg_txts(path: str, references: list[str]) -> None:
-    """ModelZoo Jasper's agg_txts.json: {'txts': [...], 'preds': [], 'logits': []}."""
-    write_json_atomic(path, {"txts": references, "preds": [], "logits": []})
+def write_agg_txts(path: str, rows: list[dict]) -> None:
+    """ModelZoo Jasper's agg_txts.json ({'txts', 'preds', 'logits'}), plus the file stems, so
+    that outputs pair with references by name even when an utterance was skipped."""
+    write_json_atomic(path, {"txts": [r["text"] for r in rows], "stems": [r["stem"] for r in rows],
+                             "preds": [], "logits": []})
+
+
+def stem_of_output(path: str) -> str:
+    """'<dir>/000000000003_0.bin' -> '000000000003' (ais_bench: <input stem>_<output index>)."""
+    return os.path.basename(path).rsplit("_", 1)[0]
 
 
 def output_files(folder: str, index: int) -> list[str]:
@@ -69,10 +76,10 @@ def output_files(folder: str, index: int) -> list[str]:
     return sorted(files, key=lambda p: natural_key(os.path.basename(p)))
 
 
-def read_scores(path: str, n_classes: int) -> np.ndarray:
-    """A raw float32 score file as [rows, T, n_classes] (rows = the batch it was written with)."""
+def read_scores(path: str, n_classes: int, rows: int = 1) -> np.ndarray:
+    """A raw float32 [rows, T, n_classes] score file (rows: utterances in it, batch axis first)."""
     data = np.fromfile(path, dtype=np.float32)
-    if data.size == 0 or data.size % n_classes:
-        raise TensorFileError(f"{path}: {data.size} float32 values is not a multiple of {n_classes} classes; "
+    if data.size == 0 or data.size % (n_classes * rows):
+        raise TensorFileError(f"{path}: {data.size} float32 values is not {rows} rows of T x {n_classes} classes; "
                               "is this an output of the same model (float32, class axis last)?")
-    return data.reshape(1, -1, n_classes)
+    return data.reshape(rows, -1, n_classes)

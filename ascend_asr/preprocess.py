@@ -38,7 +38,13 @@ def pick_gear(frames_needed: int, gears) -> int | None:
     return next((g for g in sorted(gears) if g >= frames_needed), None)
 
 
-def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str | None = None,
+def read_manifests(manifests, data_dir: str | None):
+    """Entries of one manifest, or of several in a row (as ModelZoo's --val_manifests)."""
+    for manifest in [manifests] if isinstance(manifests, str) else manifests:
+        yield from read_manifest(manifest, data_dir)
+
+
+def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | None = None,
                resample: bool = True, mix_to_mono: bool = True, limit: int | None = None,
                progress: bool = True, input_dirs: dict | None = None, log=None) -> PrepSummary:
     """Write prep/ for `manifest`; `input_dirs` maps input names to other folders (absolute or
@@ -58,7 +64,7 @@ def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str
     labels = [c for i, c in enumerate(profile.vocabulary.labels) if i != profile.vocabulary.blank]
     max_frames = max(profile.frames)
     rate, hop = frontend.params.sample_rate, frontend.hop_length
-    entries = read_manifest(manifest, data_dir)
+    entries = read_manifests(manifest, data_dir)
     with JsonlAppender(os.path.join(output, META)) as meta:
         for index, entry in enumerate(tqdm(entries, desc="preprocess", unit="utt", disable=not progress)):
             if limit is not None and index >= limit:
@@ -69,12 +75,16 @@ def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str
                 tqdm.write(f"[ascend-asr] skipped {entry.source}: {entry.message}", file=log)
                 continue
             if stem in done:
+                if done[stem]["audio"] != entry.audio_path:
+                    raise TensorFileError(
+                        f"{output}: utterance {stem} was made from {done[stem]['audio']}, but this manifest has "
+                        f"{entry.audio_path} there; write another dataset to a new --output folder")
                 resumed += 1
-                audio_seconds += done[stem]
+                audio_seconds += done[stem]["duration"]
                 continue
             try:
-                samples = frontend.prepare_samples(
-                    load_audio(entry.audio_path, rate, resample=resample, mix_to_mono=mix_to_mono))
+                audio = load_audio(entry.audio_path, rate, resample=resample, mix_to_mono=mix_to_mono)
+                samples = frontend.prepare_samples(audio)
                 needed = frontend.aligned_frames(len(samples))
                 gear = pick_gear(needed, profile.frames)
                 if gear is None:
@@ -84,15 +94,16 @@ def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str
                         f"audio or add a larger frame gear to the profile ({profile.source})")
                 feats, valid = frontend(samples)
             except AscendAsrError as exc:
+                message = str(exc) if entry.audio_path in str(exc) else f"{entry.audio_path}: {exc}"
                 failures.append({"stem": stem, "id": entry.id, "audio": entry.audio_path, "source": entry.source,
-                                 "error": str(exc)})
-                tqdm.write(f"[ascend-asr] skipped {entry.id}: {exc}", file=log)
+                                 "error": message})
+                tqdm.write(f"[ascend-asr] skipped {entry.id}: {message}", file=log)
                 continue
             write_bin(bin_path(output, features, stem, input_dirs), features_to_layout(feats, features, gear),
                       features.dtype)
             write_bin(bin_path(output, lengths, stem, input_dirs),
                       np.full(utterance_shape(lengths, gear), valid), lengths.dtype)
-            duration = len(samples) / rate
+            duration = len(audio) / rate  # of the file, before any silence trimming
             meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
                         "frames": valid, "padded_frames": gear,
                         "text": normalize_transcript(entry.text, labels), "raw_text": entry.text})
@@ -103,11 +114,12 @@ def preprocess(manifest: str, output: str, profile: Profile | str, data_dir: str
     write_json_atomic(os.path.join(output, FAILURES), failures)
     write_json_atomic(os.path.join(output, PREP_JSON),
                       {**settings, "utterances": len(prep), "failed": len(failures), "manifest": manifest})
+
     return PrepSummary(output, written, resumed, len(failures), audio_seconds)
 
 
-def _resume_state(output: str, settings: dict) -> dict[str, float]:
-    """Stems already written (with durations) by an earlier run with the same settings."""
+def _resume_state(output: str, settings: dict) -> dict[str, dict]:
+    """Meta rows (by stem) already written by an earlier run with the same settings."""
     os.makedirs(output, exist_ok=True)
     for spec in settings["inputs"]:
         os.makedirs(os.path.join(output, settings["input_dirs"].get(spec["name"], spec["name"])), exist_ok=True)
@@ -120,7 +132,7 @@ def _resume_state(output: str, settings: dict) -> dict[str, float]:
         if previous.get(key) != settings[key]:
             raise TensorFileError(f"{output}: was made with another {key} ({previous.get(key)!r}); "
                                   "write to a new --output folder or delete this one")
-    return {r["stem"]: r["duration"] for r in rows}
+    return {r["stem"]: r for r in rows}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,11 +34,9 @@ def main(argv=None):
     profile = profile_for_model_config(args.model_config, "jasper", args.max_duration, args.pad_to_max_duration)
     dirs = {profile.inputs[0].name: os.path.abspath(args.save_bin_0),
             profile.inputs[1].name: os.path.abspath(args.save_bin_1)}
-    for i, manifest in enumerate(args.val_manifests):
-        output = args.prep_dir if len(args.val_manifests) == 1 else f"{args.prep_dir}_{i}"
-        summary = preprocess(manifest, output, profile, data_dir=args.dataset_dir, input_dirs=dirs)
-        print(f"{manifest}: {summary.written} written, {summary.failed} failed -> {args.save_bin_0}, {args.save_bin_1}")
-    write_agg_txts(args.json_file, [r["text"] for r in open_prep(args.prep_dir).rows])
+    summary = preprocess(args.val_manifests, args.prep_dir, profile, data_dir=args.dataset_dir, input_dirs=dirs)
+    print(f"{summary.written} written, {summary.failed} failed -> {args.save_bin_0}, {args.save_bin_1}")
+    write_agg_txts(args.json_file, open_prep(args.prep_dir).rows)
     return 0
 
 

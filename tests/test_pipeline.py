@@ -185,3 +185,64 @@ def test_demo_main_command_prints_wer_rtf_backend_and_fallback(tmp_path):
     for needle in ("WER ", "CER ", "RTF ", "backend=onnxruntime-cpu", "fallback=true", "random weights"):
         assert needle in text
     assert text.count("REF:") == 8
+
+
+def test_log_probs_do_not_depend_on_batch_size(small_bundles, demo_prep, tmp_path):
+    for b in (1, 4):
+        run_infer(small_bundles[b], demo_prep, tmp_path / f"b{b}", save_outputs="npy")
+    for row in read_jsonl(str(tmp_path / "b1" / "hyps.jsonl")):
+        a = np.load(tmp_path / "b1" / "outputs" / f"{row['stem']}_0.npy")[0, : row["out_frames"]]
+        b = np.load(tmp_path / "b4" / "outputs" / f"{row['stem']}_0.npy")[0, : row["out_frames"]]
+        assert np.abs(a - b).max() <= 1e-4
+
+
+def test_resuming_with_another_dataset_or_model_is_refused(tmp_path, small_profile, small_bundles, small_onnx):
+    prep = str(tmp_path / "prep")
+    preprocess(DEMO_MANIFEST, prep, small_profile, progress=False, limit=2)
+    other = tmp_path / "other.tsv"
+    other.write_text(f"path\ttext\n{os.path.join(CLIPS, 'cards-001.wav')}\tten of clubs\n")
+    with pytest.raises(Exception, match="new --output"):
+        preprocess(str(other), prep, small_profile, progress=False)
+    run_infer(small_bundles[1], prep, tmp_path / "r")
+    from ascend_asr.bundle import convert
+    renamed = convert(small_profile, small_onnx, str(tmp_path / "b"), name="other", batch_sizes=[1])[0]
+    with pytest.raises(Exception, match="holds results of jasper_small_bs1"):
+        run_infer(renamed, prep, tmp_path / "r")
+
+
+def test_errors_without_a_path_get_the_audio_path(tmp_path, small_profile, capsys):
+    short = tmp_path / "short.wav"
+    sf.write(short, np.ones(200, np.int16), 16000)
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("path\ttext\nshort.wav\tx\n")
+    summary = preprocess(str(manifest), str(tmp_path / "prep"), small_profile, progress=False)
+    err = capsys.readouterr().err
+    assert summary.failed == 1 and f"{short}: audio of 200 samples is too short" in err and "remove it" in err
+
+
+def test_recorded_duration_is_the_files_before_trimming(demo_prep):
+    for row in open_prep(demo_prep).rows:
+        info = sf.info(row["audio"])
+        assert row["duration"] == pytest.approx(info.frames / info.samplerate, abs=1e-3)
+
+
+def test_modelzoo_preprocess_joins_several_manifests_and_postprocess_pairs_by_stem(tmp_path, small_bundles):
+    librispeech = os.path.join(os.path.dirname(CLIPS), "LibriSpeech")
+    prep = tmp_path / "prep"
+    subprocess.run([sys.executable, os.path.join(REPO, "preprocess", "jasper_preprocess.py"),
+                    "--val_manifests", DEMO_MANIFEST, librispeech, "--model_config", "jasper_small",
+                    "--save_bin_0", str(tmp_path / "d0"), "--save_bin_1", str(tmp_path / "d1"),
+                    "--json_file", str(tmp_path / "agg.json"), "--prep_dir", str(prep)], check=True)
+    assert len(os.listdir(tmp_path / "d0")) == 10
+    with open(tmp_path / "agg.json") as f:
+        assert len(json.load(f)["txts"]) == 10
+    run_infer(small_bundles[1], str(prep), tmp_path / "r", save_outputs="bin")
+    rows = read_jsonl(str(tmp_path / "r" / "hyps.jsonl"))
+    for k in (0, 1):  # an utterance without outputs must not shift the others' references
+        os.unlink(tmp_path / "r" / "outputs" / f"{rows[2]['stem']}_{k}.bin")
+    from ascend_asr.metrics import score
+    expected = score((r["ref"], r["hyp"]) for r in rows if r["stem"] != rows[2]["stem"])
+    done = subprocess.run([sys.executable, os.path.join(REPO, "postprocess", "jasper_postprocess.py"),
+                           "--model_config", "jasper_small", "--save_bin", str(tmp_path / "r" / "outputs"),
+                           "--json_file", str(tmp_path / "agg.json")], check=True, capture_output=True, text=True)
+    assert f"eval_wer: {100 * expected.wer}" in done.stdout and "no output for 1 of 10" in done.stdout

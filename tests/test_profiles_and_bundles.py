@@ -91,3 +91,27 @@ def test_open_bundle_resolves_om_name_and_needs_the_manifest(small_bundles, tmp_
     assert open_bundle(b.om_path).onnx_path == b.onnx_path
     with pytest.raises(BackendError, match="ascend-asr convert"):
         open_bundle(str(tmp_path / "nothing_bs1.om"))
+
+
+def test_jasper_builds_from_nvidia_yaml_and_modelzoo_model_config_maps_the_frontend(tmp_path):
+    import torch
+
+    from ascend_asr.modelzoo import profile_for_model_config
+    from ascend_asr.models.jasper import JASPER_SMALL_BLOCKS, Jasper, JasperConfig, jasper_small
+
+    labels = [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
+    nvidia = {"labels": labels,
+              "input_val": {"audio_dataset": {"sample_rate": 16000, "trim_silence": False},
+                            "filterbank_features": {"n_filt": 64, "n_fft": 512, "window_size": 0.02,
+                                                    "window_stride": 0.01, "pad_align": 16, "frame_splicing": 1}},
+              "jasper": {"encoder": {"in_feats": 64, "activation": "relu", "use_conv_masks": True},
+                         "blocks": JASPER_SMALL_BLOCKS}}
+    from_yaml = Jasper(JasperConfig.from_dict(nvidia)).state_dict()
+    reference = Jasper(jasper_small()).state_dict()
+    assert {k: tuple(v.shape) for k, v in from_yaml.items()} == {k: tuple(v.shape) for k, v in reference.items()}
+    assert isinstance(from_yaml["decoder.layers.0.bias"], torch.Tensor) and from_yaml["decoder.layers.0.bias"].numel() == 29
+    path = tmp_path / "jasper10x5dr_speedp-online_speca.yaml"
+    path.write_text(yaml.safe_dump(nvidia))
+    profile = profile_for_model_config(str(path), "jasper", max_duration=40, pad_to_max_duration=True)
+    assert profile.frames == (4000,) and profile.frontend["trim_silence"] is False
+    assert profile.vocabulary.blank == 28

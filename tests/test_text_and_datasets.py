@@ -186,3 +186,15 @@ def test_renamed_duplicates_never_collide_with_existing_ids(tmp_path):
     manifest.write_text("path\ttext\na/u.wav\tx\nb/u.wav\ty\nc/u-1.wav\tz\n")
     ids = [e.id for e in read_manifest(str(manifest))]
     assert len(set(ids)) == 3 and ids[:2] == ["u", "u-1"]
+
+
+def test_manifest_values_of_the_wrong_type_are_bad_entries_not_crashes(tmp_path):
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text('{"path": 5, "text": "x"}\n{"path": "a.wav", "text": null}\n{"path": "b.wav", "text": "ok"}\n')
+    entries = list(read_manifest(str(jsonl)))
+    assert [type(e).__name__ for e in entries] == ["BadEntry", "BadEntry", "Utterance"]
+    nvidia = tmp_path / "m.json"
+    nvidia.write_text(json.dumps([{"transcript": "x", "files": ["x.wav"]},
+                                  {"transcript": "y", "files": [{"fname": "y.wav", "speed": 1.0}]}]))
+    entries = list(read_manifest(str(nvidia)))
+    assert isinstance(entries[0], BadEntry) and isinstance(entries[1], Utterance)

@@ -197,13 +197,6 @@ class Jasper(nn.Module):
         enc, enc_lens = self.encoder(feats, feat_lens)
         return self.decoder(enc), enc_lens
 
-    def output_frames(self, frames: int) -> int:
-        """Frames out for `frames` in (only strided blocks shorten the sequence)."""
-        for blk in self.config.blocks:
-            k, s, d = blk["kernel_size"][0], blk["stride"][0], blk["dilation"][0]
-            frames = (frames + 2 * (k // 2) * d - d * (k - 1) - 1) // s + 1
-        return frames
-
     def example_inputs(self, batch: int = 1, frames: int = 256):
         feats = torch.randn(batch, self.config.in_feats, frames)
         lens = torch.full((batch,), frames, dtype=torch.int32)
