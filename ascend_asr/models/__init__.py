@@ -17,7 +17,7 @@ def build_model(family: str, config: str) -> torch.nn.Module:
     model_cls, configs, _ = FAMILIES[family]
     if config not in configs:
         raise ProfileError(f"unknown {family} config {config!r}; known: {sorted(configs)}")
-    return model_cls(configs[config]()).eval()
+    return model_cls(configs[config]()).train(False)  # inference mode
 
 
 def load_model(family: str, config: str, checkpoint: str) -> torch.nn.Module:

@@ -235,4 +235,4 @@ def load_jasper_checkpoint(model: Jasper, path: str, use_ema: bool = True) -> Ja
         state = ckpt[key]
     state = {k: v.float() if v.is_floating_point() else v for k, v in convert_v1_state_dict(state).items()}
     load_state_dict_strict(model, state, f"{path} ({key})")
-    return model.eval()
+    return model.train(False)  # inference mode
