@@ -19,7 +19,7 @@ def export_onnx(model: torch.nn.Module, path: str, opset: int = OPSET, example_f
     `dynamic_axes`; the export traces with two utterances of different lengths so that no
     length can be folded into a constant.
     """
-    model = model.train(False)  # inference mode (same as .eval())
+    model = model.train(False)  # inference mode
     inputs = model.example_inputs(batch=2, frames=example_frames)
     lengths = inputs[-1]
     lengths[-1] = max(1, int(lengths[0]) // 2)
