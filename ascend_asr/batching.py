@@ -7,11 +7,16 @@ from .errors import ShapeError
 from .profiles import BATCH, FRAMES, OUT_FRAMES, TensorSpec
 
 
+def smallest_gear(frames_needed: int, compiled_frames) -> int | None:
+    """The smallest compiled frame count that holds `frames_needed`, or None."""
+    return next((f for f in sorted(compiled_frames) if f >= frames_needed), None)
+
+
 def pick_frames(frames_needed: int, compiled_frames, batch_size: int) -> int:
     """The smallest compiled frame count that holds `frames_needed`; else an error listing them."""
-    for frames in sorted(compiled_frames):
-        if frames >= frames_needed:
-            return frames
+    frames = smallest_gear(frames_needed, compiled_frames)
+    if frames is not None:
+        return frames
     shapes = ", ".join(f"{batch_size}x{f}" for f in sorted(compiled_frames))
     raise ShapeError(f"a batch needs {frames_needed} frames, more than every compiled shape (batch x frames: "
                      f"{shapes}); add a larger frame gear to the profile and convert again")

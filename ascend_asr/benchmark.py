@@ -39,13 +39,13 @@ def frontend_speed(repeats: int = 20) -> dict:
     return {"audio_seconds": audio_seconds, "compute_seconds": elapsed, "x_realtime_per_core": audio_seconds / elapsed}
 
 
-def _run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
+def _run_measured(cmd: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()  # drain before waiting, so a chatty child cannot block on a full pipe
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.communicate()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
     return time.perf_counter() - start, usage.ru_maxrss

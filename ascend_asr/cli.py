@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from .errors import AscendAsrError
+
 COMMANDS = {
     "export": ("ascend_asr.export_cli", "checkpoint -> ONNX"),
     "convert": ("ascend_asr.convert", "ONNX + profile -> bundles (NAME.onnx + NAME.json [+ NAME.om])"),
@@ -25,13 +27,9 @@ def main(argv=None) -> int:
     module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
         return module.main(argv[1:])
-    except Exception as exc:
-        from .errors import AscendAsrError
-
-        if isinstance(exc, AscendAsrError):
-            print(f"[ascend-asr] error: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except AscendAsrError as exc:
+        print(f"[ascend-asr] error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

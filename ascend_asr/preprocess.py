@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .audio import load_audio
+from .batching import smallest_gear
 from .datasets import BadEntry, read_manifest
 from .errors import AscendAsrError, ShapeError, TensorFileError
 from .frontends import build_frontend, frontend_spec
@@ -31,11 +32,6 @@ class PrepSummary:
     resumed: int
     failed: int
     audio_seconds: float
-
-
-def pick_gear(frames_needed: int, gears) -> int | None:
-    """The smallest compiled frame count that holds `frames_needed`."""
-    return next((g for g in sorted(gears) if g >= frames_needed), None)
 
 
 def read_manifests(manifests, data_dir: str | None):
@@ -86,7 +82,7 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
                 audio = load_audio(entry.audio_path, rate, resample=resample, mix_to_mono=mix_to_mono)
                 samples = frontend.prepare_samples(audio)
                 needed = frontend.aligned_frames(len(samples))
-                gear = pick_gear(needed, profile.frames)
+                gear = smallest_gear(needed, profile.frames)
                 if gear is None:
                     raise ShapeError(
                         f"{entry.audio_path}: {len(samples) / rate:.2f} s needs {needed} frames, but the largest "
