@@ -1,10 +1,16 @@
-"""ATC command lines built from a profile (running ATC comes with the NPU path)."""
+"""ATC: command lines built from a profile, the chip to build for, and running `atc`."""
 from __future__ import annotations
 
+import glob
+import os
+import re
 import shlex
+import shutil
+import subprocess
 
 import onnx
 
+from .errors import AtcError
 from .profiles import BATCH, FRAMES, Profile
 
 DEFAULT_SOC_VERSION = "Ascend310P3"
@@ -45,7 +51,7 @@ def atc_command(profile: Profile, onnx_path: str, output_base: str, batch: int,
            f"--input_shape={input_shape_arg(profile, batch, None if gears else profile.frames[0])}"]
     if gears:
         cmd.append(f"--dynamic_dims={dynamic_dims_arg(profile)}")
-    cmd.append(f"--soc_version={soc_version or options.get('soc_version') or DEFAULT_SOC_VERSION}")
+    cmd.append(f"--soc_version={soc_version or DEFAULT_SOC_VERSION}")
     for key in ("precision_mode", "op_select_implmode"):
         if options.get(key):
             cmd.append(f"--{key}={options[key]}")
@@ -59,3 +65,73 @@ def atc_command(profile: Profile, onnx_path: str, output_base: str, batch: int,
 
 def command_line(cmd: list[str]) -> str:
     return " ".join(shlex.quote(part) for part in cmd)
+
+
+# -- running ATC -------------------------------------------------------------------------------
+LOG_TAIL_LINES = 40
+_NPU_SMI_CHIP = re.compile(r"\b(310P\d|310B\d|310|910B\d|910_\w+|910[A-Z]?)\b")
+
+
+def find_atc(atc: str | None = None) -> str | None:
+    """The atc executable: the one given, else the one on PATH (after `source env.sh`)."""
+    return shutil.which(atc or "atc")
+
+
+def detect_soc_version() -> str | None:
+    """'Ascend310P3' from pyACL's acl.get_soc_name(), else from `npu-smi info`; None without a device."""
+    from .backends.acl_backend import (  # lazily: pyACL exists only after env.sh
+        import_acl,
+        init_acl,
+    )
+    from .errors import BackendError
+
+    try:
+        acl = import_acl()
+        init_acl(acl)
+        name = acl.get_soc_name()
+        if name:
+            return str(name)
+    except BackendError:
+        pass
+    smi = shutil.which("npu-smi")
+    if smi:
+        try:
+            proc = subprocess.run([smi, "info"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        match = _NPU_SMI_CHIP.search(proc.stdout) if proc.returncode == 0 else None
+        if match:
+            return "Ascend" + match.group(1)
+    return None
+
+
+def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return "".join(f.readlines()[-lines:])
+
+
+def run_atc(cmd: list[str], workdir: str, log_path: str, atc: str) -> str:
+    """Run an ATC command in `workdir`, its output saved to `log_path`; returns the produced .om.
+
+    Newer CANN names the file <output>_<os>_<arch>.om, so it is found by glob and renamed to
+    <output>.om. A failure raises with the last lines of the log.
+    """
+    output = next(part.split("=", 1)[1] for part in cmd if part.startswith("--output="))
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(f"$ {command_line(cmd)}\n")
+        log.flush()
+        try:
+            proc = subprocess.run([atc, *cmd[1:]], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            raise AtcError(f"cannot run {atc}: {exc}") from exc
+    if proc.returncode != 0:
+        raise AtcError(f"ATC failed (exit status {proc.returncode}) for {output}; the last {LOG_TAIL_LINES} lines "
+                       f"of {log_path}:\n{log_tail(log_path)}")
+    produced = sorted(glob.glob(os.path.join(workdir, glob.escape(output) + "*.om")))
+    if len(produced) != 1:
+        raise AtcError(f"ATC reported success but {len(produced)} files match {output}*.om in {workdir} "
+                       f"({[os.path.basename(p) for p in produced]}); see {log_path}")
+    om = os.path.join(workdir, output + ".om")
+    if produced[0] != om:
+        os.replace(produced[0], om)
+    return om

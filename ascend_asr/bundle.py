@@ -3,15 +3,24 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import onnx
 
-from .atc import atc_command, command_line
-from .errors import BackendError, ProfileError
+from .atc import (
+    DEFAULT_SOC_VERSION,
+    atc_command,
+    command_line,
+    detect_soc_version,
+    find_atc,
+    run_atc,
+)
+from .errors import AtcError, BackendError, ProfileError
 from .frontends import build_frontend, frontend_spec
 from .profiles import BATCH, FRAMES, Profile, TensorSpec, load_profile
-from .tensor_files import atomic_path, read_format_json, write_json_atomic
+from .tensor_files import read_format_json, write_json_atomic
 from .text import Vocabulary
 
 BUNDLE_FORMAT = "ascend-asr-bundle/1"
@@ -103,47 +112,104 @@ def static_graph(model: onnx.ModelProto, profile: Profile, batch: int) -> onnx.M
     return onnx.shape_inference.infer_shapes(static)
 
 
+def resolve_soc_version(given: str | None, profile: Profile, building: bool) -> tuple[str, str]:
+    """The chip to build for and where that choice came from."""
+    if given:
+        return given, "given"
+    detected = detect_soc_version()
+    if detected:
+        return detected, "detected on this host"
+    if profile.atc.get("soc_version"):
+        return profile.atc["soc_version"], f"from {profile.source}"
+    if building:
+        raise AtcError("no --soc-version given and no Ascend device here to detect it from; pass the target's "
+                       "chip, e.g. --soc-version Ascend310P3 (`npu-smi info` on the target shows it): an OM only "
+                       "runs on the chip it was built for")
+    return DEFAULT_SOC_VERSION, "default (pass --soc-version for your chip)"
+
+
+def plan(profile: Profile, model: onnx.ModelProto, name: str, batch_sizes, soc_version: str) -> list[tuple]:
+    """(batch, bundle name, ATC command) per batch size; the command runs in the bundle's folder."""
+    return [(batch, f"{name}_bs{batch}",
+             atc_command(profile, f"{name}_bs{batch}.onnx", f"{name}_bs{batch}", batch, soc_version, model))
+            for batch in batch_sizes]
+
+
 def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str | None = None,
-            batch_sizes=None, soc_version: str | None = None) -> list[Bundle]:
-    """Write one bundle per batch size: NAME_bs{B}.onnx and NAME_bs{B}.json."""
+            batch_sizes=None, soc_version: str | None = None, build_om: bool | None = None,
+            atc: str | None = None, dry_run: bool = False, out=None) -> list[Bundle]:
+    """Write one bundle per batch size: NAME_bs{B}.onnx, NAME_bs{B}.json and, where ATC ran, NAME_bs{B}.om.
+
+    build_om None runs ATC when `atc` is found (on PATH after `source env.sh`); True requires it.
+    Each bundle is built in a hidden folder and moved into place only when complete, manifest
+    last, so a failing ATC leaves no half-written bundle (its log stays as NAME_bsB.atc.log).
+    dry_run prints the ATC commands and writes nothing.
+    """
     if isinstance(profile, str):
         profile = load_profile(profile)
     if not os.path.isfile(onnx_path):
         raise ProfileError(f"{onnx_path}: ONNX model not found; export it first (`ascend-asr export`)")
     model = onnx.load(onnx_path)
     profile.validate_onnx(model, onnx_path)
-    source_hash = sha256(onnx_path)
+    atc_path = find_atc(atc) if build_om is not False else None
+    if build_om and atc_path is None:
+        raise AtcError(f"{atc or 'atc'} not found; `source env.sh` on a host with the CANN toolkit, or pass --atc PATH")
+    building = atc_path is not None and not dry_run
+    soc, soc_origin = resolve_soc_version(soc_version, profile, building)
     name = name or profile.name
+    steps = plan(profile, model, name, batch_sizes or profile.batch_sizes, soc)
+    if dry_run:
+        print(f"# --soc_version={soc}: {soc_origin}; run each command in the bundle folder", file=out)
+        for _, _, cmd in steps:
+            print(command_line(cmd), file=out)
+        return []
+    source_hash = sha256(onnx_path)
+    os.makedirs(output_dir, exist_ok=True)
     bundles = []
-    for batch in batch_sizes or profile.batch_sizes:
-        bundle_name = f"{name}_bs{batch}"
-        graph = static_graph(model, profile, batch)
-        out_onnx = os.path.join(output_dir, bundle_name + ".onnx")
-        with atomic_path(out_onnx) as tmp:
-            onnx.save(graph, tmp)
-            onnx.checker.check_model(tmp)
-        cmd = atc_command(profile, os.path.basename(out_onnx), bundle_name, batch, soc_version, graph)
-        gears = len(profile.frames) > 1
-        manifest = {
-            "format": BUNDLE_FORMAT,
-            "name": bundle_name,
-            "profile": profile.name,
-            "family": profile.family,
-            "model_config": profile.model_config,
-            "batch_size": batch,
-            "frames": list(profile.frames),
-            "shapes": [{"batch": batch, "frames": f} for f in profile.frames],
-            "gear_mode": "dymdims" if gears else "static",
-            "inputs": [t.to_dict() for t in profile.inputs],
-            "outputs": [t.to_dict() for t in profile.outputs],
-            "vocabulary": profile.vocabulary.to_spec(),
-            "frontend": frontend_spec(build_frontend(profile.frontend)),
-            "source_model": {"path": os.path.abspath(onnx_path), "sha256": source_hash},
-            "onnx_sha256": sha256(out_onnx),
-            "atc_command": cmd,
-            "atc_command_line": command_line(cmd),
-            "atc_run_from": "this bundle's folder (the command's paths are relative to it)",
-        }
-        write_json_atomic(os.path.join(output_dir, bundle_name + ".json"), manifest)
+    for batch, bundle_name, cmd in steps:
+        stage = tempfile.mkdtemp(prefix=f".{bundle_name}.", dir=output_dir)
+        try:
+            staged_onnx = os.path.join(stage, bundle_name + ".onnx")
+            onnx.save(static_graph(model, profile, batch), staged_onnx)
+            onnx.checker.check_model(staged_onnx)
+            om = None
+            if building:
+                om = run_atc(cmd, stage, os.path.join(output_dir, bundle_name + ".atc.log"), atc_path)
+            manifest = _manifest(profile, bundle_name, batch, cmd, soc, soc_origin, onnx_path, source_hash,
+                                 staged_onnx, om)
+            os.replace(staged_onnx, os.path.join(output_dir, bundle_name + ".onnx"))
+            if om:
+                os.replace(om, os.path.join(output_dir, bundle_name + ".om"))
+            write_json_atomic(os.path.join(output_dir, bundle_name + ".json"), manifest)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         bundles.append(Bundle(bundle_name, os.path.abspath(output_dir), manifest))
     return bundles
+
+
+def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], soc: str, soc_origin: str,
+              source_path: str, source_hash: str, onnx_file: str, om_file: str | None) -> dict:
+    return {
+        "format": BUNDLE_FORMAT,
+        "name": bundle_name,
+        "profile": profile.name,
+        "family": profile.family,
+        "model_config": profile.model_config,
+        "batch_size": batch,
+        "frames": list(profile.frames),
+        "shapes": [{"batch": batch, "frames": f} for f in profile.frames],
+        "gear_mode": "dymdims" if len(profile.frames) > 1 else "static",
+        "inputs": [t.to_dict() for t in profile.inputs],
+        "outputs": [t.to_dict() for t in profile.outputs],
+        "vocabulary": profile.vocabulary.to_spec(),
+        "frontend": frontend_spec(build_frontend(profile.frontend)),
+        "source_model": {"path": os.path.abspath(source_path), "sha256": source_hash},
+        "onnx_sha256": sha256(onnx_file),
+        "soc_version": soc,
+        "soc_version_origin": soc_origin,
+        "atc_command": cmd,
+        "atc_command_line": command_line(cmd),
+        "atc_run_from": "this bundle's folder (the command's paths are relative to it)",
+        "om": None if om_file is None else {"file": bundle_name + ".om", "size": os.path.getsize(om_file),
+                                            "sha256": sha256(om_file), "atc_log": bundle_name + ".atc.log"},
+    }

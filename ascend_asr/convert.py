@@ -1,4 +1,7 @@
-"""`ascend-asr convert`: ONNX + profile -> one bundle per batch size (NAME_bsB.onnx + .json)."""
+"""`ascend-asr convert`: ONNX + profile -> one bundle per batch size (NAME_bsB.onnx + .json [+ .om]).
+
+ATC runs when `atc` is on PATH (after `source env.sh`); its log is saved as NAME_bsB.atc.log.
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,12 +16,24 @@ def main(argv=None) -> int:
     p.add_argument("--onnx", required=True, help="exported model (dynamic batch and frames)")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--name", help="bundle name prefix (default: the profile's name)")
-    p.add_argument("--batch-sizes", help="comma-separated subset of the profile's batch sizes")
-    p.add_argument("--soc-version", help="ATC --soc_version, e.g. Ascend310P3")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default: the profile's)")
+    p.add_argument("--soc-version", help="ATC --soc_version, e.g. Ascend310P3 (default: detected from the device "
+                                         "via acl.get_soc_name() or npu-smi, else the profile's)")
+    atc = p.add_mutually_exclusive_group()
+    atc.add_argument("--atc", help="the atc executable (default: atc on PATH)")
+    atc.add_argument("--no-atc", action="store_true", help="write the bundles' ONNX and manifests only")
+    p.add_argument("--dry-run", action="store_true", help="print the ATC commands and write nothing")
     args = p.parse_args(argv)
     sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else None
-    for bundle in convert(args.profile, args.onnx, args.output_dir, args.name, sizes, args.soc_version):
-        print(f"[ascend-asr] bundle {bundle.onnx_path} (+ .json)\n  ATC: {bundle.manifest['atc_command_line']}")
+    build_om = False if args.no_atc else (True if args.atc else None)
+    bundles = convert(args.profile, args.onnx, args.output_dir, args.name, sizes, args.soc_version,
+                      build_om=build_om, atc=args.atc, dry_run=args.dry_run)
+    for bundle in bundles:
+        om = bundle.manifest["om"]
+        built = f"+ {bundle.name}.om ({bundle.manifest['soc_version']})" if om else "no .om (ATC not run)"
+        print(f"[ascend-asr] bundle {bundle.onnx_path} (+ .json) {built}")
+        if not om:
+            print(f"  ATC, from {bundle.directory}: {bundle.manifest['atc_command_line']}")
     return 0
 
 

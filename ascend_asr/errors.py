@@ -31,3 +31,7 @@ class CheckpointError(AscendAsrError):
 
 class BackendError(AscendAsrError):
     """A runtime backend cannot be opened or failed to run."""
+
+
+class AtcError(AscendAsrError):
+    """ATC could not be found or failed to build an OM."""
