@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .backends import BACKENDS, open_session
+from .backends import BACKENDS, MODES, open_session, run_pipelined
 from .batching import assemble, pick_frames, row, time_major
 from .bundle import Bundle, open_bundle
 from .decoding import greedy_ctc
@@ -45,6 +45,7 @@ def timing_stats(values) -> dict:
 class InferOptions:
     backend: str = "auto"
     device: int = 0
+    mode: str = "async"  # async keeps two batches on the NPU while the host prepares and decodes
     save_outputs: str | None = None  # "bin" or "npy"
     progress: bool = True
 
@@ -73,69 +74,71 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     _claim_results(output, bundle, prep)
     finished = {r["stem"] for r in read_jsonl(hyps_path)}
     pending = [r for r in prep.rows if r["stem"] not in finished]
-    failures, fed_frames, true_frames, batch_wall = [], 0, 0, []
+    failures, fed_frames, true_frames = [], 0, 0
     batch_size = bundle.batch_size
-    with open_session(bundle, options.backend, options.device, out=out) as session, \
-            JsonlAppender(hyps_path) as hyps, \
-            tqdm(total=len(pending), desc="infer", unit="utt", disable=not options.progress) as bar:
-        batch_rows, batch_tensors = [], []
 
-        def flush():
-            nonlocal fed_frames, true_frames
-            frames = pick_frames(max(r["padded_frames"] for r in batch_rows), bundle.frames, batch_size)
-            feeds = assemble(batch_tensors, bundle.inputs, batch_size, frames)
-            start = time.perf_counter()
-            outputs = session.run(feeds)
-            batch_wall.append((time.perf_counter() - start) * 1000.0)
-            fed_frames += frames * batch_size
-            for i, meta in enumerate(batch_rows):
-                scores = time_major(row(outputs, scores_spec, i), scores_spec)
-                out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else len(scores)
-                hyp = vocab.decode(greedy_ctc(scores, out_len, vocab.blank))
-                if options.save_outputs:
-                    _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
-                hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
-                            "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len})
-                true_frames += meta["frames"]
-            bar.update(len(batch_rows))
-            batch_rows.clear()
-            batch_tensors.clear()
-
+    def batches():
+        """(feeds, rows) per batch; unreadable or too-long utterances are reported and skipped."""
+        nonlocal fed_frames
+        rows, tensors = [], []
         for meta in pending:
             try:
                 pick_frames(meta["padded_frames"], bundle.frames, batch_size)  # fits a compiled shape?
-                tensors = prep.load(meta)
+                tensors.append(prep.load(meta))
+                rows.append(meta)
             except AscendAsrError as exc:
                 failures.append({"stem": meta["stem"], "id": meta["id"], "error": str(exc)})
                 tqdm.write(f"[ascend-asr] skipped {meta['id']}: {exc}", file=sys.stderr)
                 bar.update(1)
-                continue
-            batch_rows.append(meta)
-            batch_tensors.append(tensors)
-            if len(batch_rows) == batch_size:
-                flush()
-        if batch_rows:
-            flush()
+            if len(rows) == batch_size or (rows and meta is pending[-1]):
+                frames = pick_frames(max(r["padded_frames"] for r in rows), bundle.frames, batch_size)
+                fed_frames += frames * batch_size
+                yield assemble(tensors, bundle.inputs, batch_size, frames), rows
+                rows, tensors = [], []
+
+    def consume(rows, outputs):
+        nonlocal true_frames
+        for i, meta in enumerate(rows):
+            scores = time_major(row(outputs, scores_spec, i), scores_spec)
+            out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else len(scores)
+            hyp = vocab.decode(greedy_ctc(scores, out_len, vocab.blank))
+            if options.save_outputs:
+                _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
+            hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
+                        "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len})
+            true_frames += meta["frames"]
+        bar.update(len(rows))
+
+    with open_session(bundle, options.backend, options.device, options.mode, out=out) as session, \
+            JsonlAppender(hyps_path) as hyps, \
+            tqdm(total=len(pending), desc="infer", unit="utt", disable=not options.progress) as bar:
+        loop_start = time.perf_counter()
+        run_pipelined(session, batches(), consume)
+        loop_wall = time.perf_counter() - loop_start
         timings = session.timings
-        backend_name, fallback = session.name, session.fallback
+        backend_name, fallback, mode = session.name, session.fallback, session.mode
 
     results = read_jsonl(hyps_path)
     total = score((r["ref"], r["hyp"]) for r in results)
     wall = time.perf_counter() - wall_start
     failed_stems = {f["stem"] for f in failures}
+    done = len(pending) - len(failures)
     audio = sum(r["duration"] for r in pending if r["stem"] not in failed_stems)
     compute = timing_stats(timings.compute_ms)
     summary = {
-        "model": bundle.name, "backend": backend_name, "fallback": fallback, "batch_size": batch_size,
+        "model": bundle.name, "backend": backend_name, "fallback": fallback, "mode": mode,
+        "device": options.device if backend_name in ("acl", "ais_bench") else None,
+        "batch_size": batch_size,
         "compiled_shapes": bundle.manifest["shapes"],
         "NPU_compute_time": compute, "H2D_latency": timing_stats(timings.h2d_ms),
         "D2H_latency": timing_stats(timings.d2h_ms),
         "throughput": 1000.0 * batch_size / compute["mean"] if compute["count"] else None,
-        "batch_wall_time": timing_stats(batch_wall),
+        "batches": compute["count"],
+        "end_to_end_utterances_per_s": done / loop_wall if done else None,  # host + device, as pipelined
         "wall_time_s": wall, "audio_seconds": audio, "rtf": wall / audio if audio else None,
         "padding_efficiency": true_frames / fed_frames if fed_frames else None,
         "utterances": {"total": len(prep.rows) + prep.info.get("failed", 0), "scored": len(results),
-                       "this_run": len(pending) - len(failures), "resumed": len(finished),
+                       "this_run": done, "resumed": len(finished),
                        "failed": len(failures), "failed_in_preprocess": prep.info.get("failed", 0)},
         "failures": failures, **{k: v for k, v in total.to_dict().items() if k != "utterances"},
     }
@@ -188,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="prep/ folder written by preprocess")
     p.add_argument("--output", required=True, help="results/ folder (resumed if it exists)")
     p.add_argument("--backend", default="auto", choices=BACKENDS)
-    p.add_argument("--device", type=int, default=0, help="NPU device id")
+    p.add_argument("--device", type=int, default=0, help="NPU device id (logical, as npu-smi shows it)")
+    p.add_argument("--mode", default="async", choices=MODES,
+                   help="pyACL only: async overlaps host and device work on two streams")
     p.add_argument("--save-outputs", choices=("bin", "npy"), help="also write raw outputs as ais_bench names them")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -198,7 +203,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = infer(args.model, args.input, args.output,
-                        InferOptions(args.backend, args.device, args.save_outputs, not args.no_progress))
+                        InferOptions(args.backend, args.device, args.mode, args.save_outputs, not args.no_progress))
     except AscendAsrError as exc:
         print(f"[ascend-asr] error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,13 @@ import numpy as np
 
 from .errors import TensorFileError
 from .profiles import FRAMES, TensorSpec
-from .tensor_files import format_shape, read_bin, read_format_json, read_jsonl, write_text_atomic
+from .tensor_files import (
+    format_shape,
+    read_bin,
+    read_format_json,
+    read_jsonl,
+    write_text_atomic,
+)
 
 META = "meta.jsonl"
 FAILURES = "failures.json"
@@ -79,3 +85,14 @@ def features_to_layout(feats: np.ndarray, spec: TensorSpec, frames: int) -> np.n
     if frames_axis < feature_axis:
         padded = padded.T
     return padded.reshape(utterance_shape(spec, frames))
+
+
+def utterance_tensors(feats: np.ndarray, valid: int, inputs, frames: int) -> dict[str, np.ndarray]:
+    """One utterance's model inputs (batch axis of size 1): features padded to `frames`, and its length."""
+    tensors = {}
+    for spec in inputs:
+        if spec.role == "features":
+            tensors[spec.name] = features_to_layout(feats, spec, frames).astype(spec.dtype, copy=False)
+        else:
+            tensors[spec.name] = np.full(utterance_shape(spec, frames), valid, dtype=spec.dtype)
+    return tensors

@@ -10,7 +10,6 @@ import os
 import sys
 from dataclasses import dataclass
 
-import numpy as np
 from tqdm import tqdm
 
 from .audio import load_audio
@@ -18,8 +17,17 @@ from .batching import smallest_gear
 from .datasets import BadEntry, read_manifest
 from .errors import AscendAsrError, ShapeError, TensorFileError
 from .frontends import build_frontend, frontend_spec
-from .prep import (FAILURES, META, PREP_FORMAT, PREP_JSON, bin_path, features_to_layout, open_prep, stem_of,
-                   utterance_shape, write_info_file)
+from .prep import (
+    FAILURES,
+    META,
+    PREP_FORMAT,
+    PREP_JSON,
+    bin_path,
+    open_prep,
+    stem_of,
+    utterance_tensors,
+    write_info_file,
+)
 from .profiles import Profile, load_profile
 from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
 from .text import normalize_transcript
@@ -49,7 +57,6 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
     if isinstance(profile, str):
         profile = load_profile(profile)
     frontend = build_frontend(profile.frontend)
-    features, lengths = profile.input("features"), profile.input("lengths")
     settings = {"format": PREP_FORMAT, "profile": profile.name, "frontend": frontend_spec(frontend),
                 "inputs": [t.to_dict() for t in profile.inputs], "frames": list(profile.frames),
                 "vocabulary": profile.vocabulary.to_spec(), "input_dirs": dict(input_dirs or {})}
@@ -95,10 +102,8 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
                                  "error": message})
                 tqdm.write(f"[ascend-asr] skipped {entry.id}: {message}", file=log)
                 continue
-            write_bin(bin_path(output, features, stem, input_dirs), features_to_layout(feats, features, gear),
-                      features.dtype)
-            write_bin(bin_path(output, lengths, stem, input_dirs),
-                      np.full(utterance_shape(lengths, gear), valid), lengths.dtype)
+            for spec, tensor in zip(profile.inputs, utterance_tensors(feats, valid, profile.inputs, gear).values()):
+                write_bin(bin_path(output, spec, stem, input_dirs), tensor, spec.dtype)
             duration = len(audio) / rate  # of the file, before any silence trimming
             meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
                         "frames": valid, "padded_frames": gear,
