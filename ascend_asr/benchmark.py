@@ -5,6 +5,13 @@
 1. frontend speed in multiples of real time on one core (BLAS pinned to one thread);
 2. the demo's end-to-end RTF on this machine's CPU fallback;
 3. peak RSS of preprocessing 100 and 1,000 utterances (it streams, so it should not grow).
+
+    python -m ascend_asr.benchmark --stream [--backend acl] [--batches 40]
+
+4. a stream of batches (features computed on the fly -> device -> greedy decoding), run
+   synchronously and asynchronously, against the device-only throughput. Without an NPU it
+   runs on onnxruntime, where sync and async are the same; with the NPU doubles of tests/
+   (`source tests/npu_doubles/activate.sh`, FAKE_NPU_LATENCY_MS) it exercises the pyACL path.
 """
 from __future__ import annotations
 
@@ -83,11 +90,109 @@ def demo_rtf() -> dict:
             "fallback": summary["fallback"]}
 
 
+def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40, batch_size: int = 4,
+                      out=sys.stdout) -> dict:
+    """Batches per second: device only, sync end to end, async end to end (one run, one machine)."""
+    from .audio import load_audio
+    from .backends import open_session, run_pipelined
+    from .batching import assemble, row, smallest_gear, time_major
+    from .bundle import convert
+    from .datasets import read_manifest
+    from .decoding import greedy_ctc
+    from .demo import DEMO_MANIFEST, DEMO_PROFILE, save_random_checkpoint
+    from .export import export_onnx
+    from .frontends import build_frontend
+    from .models import load_model
+    from .prep import utterance_tensors
+    from .profiles import load_profile
+
+    profile = load_profile(DEMO_PROFILE)
+    frontend = build_frontend(profile.frontend)
+    clips = [(u.audio_path, u.id) for u in read_manifest(DEMO_MANIFEST)]
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as quiet:
+        checkpoint = os.path.join(tmp, "model.pt")
+        save_random_checkpoint(profile, checkpoint, seed=0)
+        onnx_path = export_onnx(load_model(profile.family, profile.model_config, checkpoint),
+                                os.path.join(tmp, "model.onnx"))
+        bundle = convert(profile, onnx_path, os.path.join(tmp, "bundles"), batch_sizes=[batch_size], out=quiet)[0]
+        scores_spec, lengths_spec = bundle.output("log_probs"), bundle.output("out_lengths")
+
+        def stream():  # the host work before the device: reading audio, features, batch assembly
+            for k in range(batches):
+                tensors, frames, ids = [], 0, []
+                for j in range(batch_size):
+                    path, utt_id = clips[(k * batch_size + j) % len(clips)]
+                    samples = frontend.prepare_samples(load_audio(path))
+                    gear = smallest_gear(frontend.aligned_frames(len(samples)), profile.frames)
+                    feats, valid = frontend(samples)
+                    tensors.append(utterance_tensors(feats, valid, bundle.inputs, gear))
+                    frames = max(frames, gear)
+                    ids.append(utt_id)
+                yield assemble(tensors, bundle.inputs, batch_size, frames), ids
+
+        decode_s = []
+        hyps = open(os.path.join(tmp, "hyps.txt"), "w", encoding="utf-8")
+
+        def decode(ids, outputs):  # the host work after the device: decoding, writing hypotheses
+            start = time.perf_counter()
+            for i, utt_id in enumerate(ids):
+                scores = time_major(row(outputs, scores_spec, i), scores_spec)
+                labels = greedy_ctc(scores, int(row(outputs, lengths_spec, i)), bundle.vocabulary.blank)
+                hyps.write(f"{utt_id}\t{bundle.vocabulary.decode(labels)}\n")
+            hyps.flush()
+            decode_s.append(time.perf_counter() - start)
+
+        def timed(session, feeds, consume) -> float:
+            start = time.perf_counter()
+            run_pipelined(session, feeds, consume)
+            return batches / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        prepared = list(stream())
+        features_ms = (time.perf_counter() - start) * 1000.0 / batches
+        figures = {}
+        with open_session(bundle, backend, device, "async", out=out) as session:
+            timed(session, iter(prepared), decode)  # warm-up, and the decoding time
+            decode_ms = sum(decode_s) * 1000.0 / len(decode_s)
+            figures["device_only"] = timed(session, iter(prepared), lambda *_: None)  # no host work left
+            figures["async"] = timed(session, stream(), decode)
+            name, async_mode = session.name, session.mode
+        with open_session(bundle, backend, device, "sync", out=quiet) as session:
+            figures["sync"] = timed(session, stream(), decode)
+        hyps.close()
+    return {"batches": batches, "batch_size": batch_size, "backend": name, "async_mode": async_mode,
+            "host_ms_per_batch": features_ms + decode_ms, "features_ms_per_batch": features_ms,
+            "decode_ms_per_batch": decode_ms, **{f"{k}_batches_per_s": v for k, v in figures.items()},
+            "sync_vs_device_only": figures["sync"] / figures["device_only"],
+            "async_vs_device_only": figures["async"] / figures["device_only"]}
+
+
+def print_stream(r: dict, out=sys.stdout) -> None:
+    print(f"stream of {r['batches']} batches x {r['batch_size']} utterances (audio -> features -> "
+          f"{r['backend']} -> greedy decoding); host work {r['host_ms_per_batch']:.1f} ms per batch "
+          f"(audio and features {r['features_ms_per_batch']:.1f}, decoding {r['decode_ms_per_batch']:.1f}):", file=out)
+    print(f"  device only       {r['device_only_batches_per_s']:7.2f} batches/s  (prepared batches, no host work)",
+          file=out)
+    for mode in ("sync", "async"):
+        print(f"  {mode:<5} end to end {r[f'{mode}_batches_per_s']:7.2f} batches/s  = "
+              f"{r[f'{mode}_vs_device_only']:.2f} x device only", file=out)
+    if r["async_mode"] != "async":
+        print(f"  ({r['backend']} has no asynchronous mode: both runs were synchronous)", file=out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ascend_asr.benchmark", description=__doc__.splitlines()[0])
     p.add_argument("--frontend-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--counts", default="100,1000", help="utterance counts for the memory figure")
+    p.add_argument("--stream", action="store_true", help="only the sync/async stream throughput figure")
+    p.add_argument("--backend", default="auto", help="backend for --stream (auto, acl, ais_bench, onnxruntime)")
+    p.add_argument("--device", type=int, default=0)
+    p.add_argument("--batches", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=4, choices=(1, 4), help="a batch size of the demo profile")
     args = p.parse_args(argv)
+    if args.stream:
+        print_stream(stream_throughput(args.backend, args.device, args.batches, args.batch_size))
+        return 0
     if args.frontend_only:
         print(json.dumps(frontend_speed()))
         return 0
