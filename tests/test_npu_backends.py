@@ -5,6 +5,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -240,3 +241,14 @@ def test_fake_device_without_compute_returns_zeros_in_the_gear_shapes(doubles, o
         out = session.run(feeds_for(om_bundles["gears"], 512))
     assert out["prob"].shape == (4, 256, 29) and out["prob"].dtype == np.float32 and not out["prob"].any()
     assert out["label"].shape == (4,) and out["label"].dtype == np.int32
+
+
+def test_infer_command_runs_on_the_npu_when_cann_modules_are_on_the_path(doubles, tmp_path, om_bundles, demo_prep):
+    """As on a CANN host after `source env.sh`: the modules come from PYTHONPATH, atc from PATH."""
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "ascend_asr.infer", "--model", om_bundles["gears_bs1"].om_path,
+                           "--input", demo_prep, "--output", str(out), "--backend", "ais_bench", "--no-progress"],
+                          capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr
+    assert "backend=ais_bench  fallback=false" in proc.stdout
+    assert len(read_jsonl(str(out / "hyps.jsonl"))) == 8
