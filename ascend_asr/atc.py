@@ -92,6 +92,8 @@ def detect_soc_version() -> str | None:
         if name:
             return str(name)
     except BackendError:
+        pass  # no pyACL here
+    except Exception:  # noqa: BLE001 - an older or broken pyACL must not stop a conversion; npu-smi may know
         pass
     smi = shutil.which("npu-smi")
     if smi:
@@ -110,11 +112,11 @@ def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
         return "".join(f.readlines()[-lines:])
 
 
-def run_atc(cmd: list[str], workdir: str, log_path: str, atc: str) -> str:
+def run_atc(cmd: list[str], workdir: str, log_path: str, atc: str, failed_log_path: str | None = None) -> str:
     """Run an ATC command in `workdir`, its output saved to `log_path`; returns the produced .om.
 
     Newer CANN names the file <output>_<os>_<arch>.om, so it is found by glob and renamed to
-    <output>.om. A failure raises with the last lines of the log.
+    <output>.om. A failure moves the log to `failed_log_path` (if given) and raises with its last lines.
     """
     output = next(part.split("=", 1)[1] for part in cmd if part.startswith("--output="))
     with open(log_path, "w", encoding="utf-8") as log:
@@ -124,14 +126,18 @@ def run_atc(cmd: list[str], workdir: str, log_path: str, atc: str) -> str:
             proc = subprocess.run([atc, *cmd[1:]], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
         except OSError as exc:
             raise AtcError(f"cannot run {atc}: {exc}") from exc
-    if proc.returncode != 0:
-        raise AtcError(f"ATC failed (exit status {proc.returncode}) for {output}; the last {LOG_TAIL_LINES} lines "
-                       f"of {log_path}:\n{log_tail(log_path)}")
     produced = sorted(glob.glob(os.path.join(workdir, glob.escape(output) + "*.om")))
-    if len(produced) != 1:
-        raise AtcError(f"ATC reported success but {len(produced)} files match {output}*.om in {workdir} "
+    if proc.returncode != 0 or len(produced) != 1:
+        if failed_log_path:
+            os.replace(log_path, failed_log_path)
+            log_path = failed_log_path
+        if proc.returncode != 0:
+            raise AtcError(f"ATC failed (exit status {proc.returncode}) for {output}; the last {LOG_TAIL_LINES} "
+                           f"lines of {log_path}:\n{log_tail(log_path)}")
+        raise AtcError(f"ATC reported success but {len(produced)} files match {output}*.om "
                        f"({[os.path.basename(p) for p in produced]}); see {log_path}")
     om = os.path.join(workdir, output + ".om")
     if produced[0] != om:
         os.replace(produced[0], om)
+    os.chmod(om, os.stat(om).st_mode & ~0o022)  # ais_bench refuses group/other-writable models
     return om

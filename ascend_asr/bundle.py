@@ -142,7 +142,7 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
 
     build_om None runs ATC when `atc` is found (on PATH after `source env.sh`); True requires it.
     Each bundle is built in a hidden folder and moved into place only when complete, manifest
-    last, so a failing ATC leaves no half-written bundle (its log stays as NAME_bsB.atc.log).
+    last, so a failing ATC leaves no half-written bundle (only its log, NAME_bsB.atc-failed.log).
     dry_run prints the ATC commands and writes nothing.
     """
     if isinstance(profile, str):
@@ -174,12 +174,15 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
             onnx.checker.check_model(staged_onnx)
             om = None
             if building:
-                om = run_atc(cmd, stage, os.path.join(output_dir, bundle_name + ".atc.log"), atc_path)
+                om = run_atc(cmd, stage, os.path.join(stage, bundle_name + ".atc.log"), atc_path,
+                             failed_log_path=os.path.join(output_dir, bundle_name + ".atc-failed.log"))
             manifest = _manifest(profile, bundle_name, batch, cmd, soc, soc_origin, onnx_path, source_hash,
                                  staged_onnx, om)
             os.replace(staged_onnx, os.path.join(output_dir, bundle_name + ".onnx"))
             if om:
                 os.replace(om, os.path.join(output_dir, bundle_name + ".om"))
+                os.replace(os.path.join(stage, bundle_name + ".atc.log"),
+                           os.path.join(output_dir, bundle_name + ".atc.log"))
             write_json_atomic(os.path.join(output_dir, bundle_name + ".json"), manifest)
         finally:
             shutil.rmtree(stage, ignore_errors=True)

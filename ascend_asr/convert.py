@@ -32,8 +32,9 @@ def main(argv=None) -> int:
         om = bundle.manifest["om"]
         built = f"+ {bundle.name}.om ({bundle.manifest['soc_version']})" if om else "no .om (ATC not run)"
         print(f"[ascend-asr] bundle {bundle.onnx_path} (+ .json) {built}")
-        if not om:
-            print(f"  ATC, from {bundle.directory}: {bundle.manifest['atc_command_line']}")
+    if bundles and not bundles[0].manifest["om"] and not args.no_atc:
+        print("[ascend-asr] atc not found: the bundles run on onnxruntime; to build OMs, `source env.sh` on a host "
+              "with CANN and convert again (the ATC commands are in each manifest)")
     return 0
 
 

@@ -1,4 +1,5 @@
 """ATC from the package: dry runs, running atc (the fake), finding the .om, failures, the chip to build for."""
+import importlib.util
 import io
 import os
 import shlex
@@ -68,10 +69,10 @@ def test_a_failing_atc_surfaces_its_log_tail_and_leaves_no_bundle(monkeypatch, t
     finally:
         control.purge()
     message = str(err.value)
-    assert "E19999: simulated compile failure" in message and "jasper_small_bs4.atc.log" in message
+    assert "E19999: simulated compile failure" in message and "jasper_small_bs4.atc-failed.log" in message
     tail = message.split(":\n", 1)[1].splitlines()
     assert len(tail) == 40
-    assert os.listdir(tmp_path) == ["jasper_small_bs4.atc.log"]  # no .onnx, .json, .om, nor staging folder
+    assert os.listdir(tmp_path) == ["jasper_small_bs4.atc-failed.log"]  # no .onnx, .json, .om, nor staging folder
 
 
 def test_invalid_command_fails_like_atc(monkeypatch, tmp_path, small_profile, small_onnx):
@@ -81,7 +82,7 @@ def test_invalid_command_fails_like_atc(monkeypatch, tmp_path, small_profile, sm
             convert(small_profile, small_onnx, str(tmp_path), batch_sizes=[1], soc_version="Ascend999")
     finally:
         control.purge()
-    assert os.listdir(tmp_path) == ["jasper_small_bs1.atc.log"]
+    assert os.listdir(tmp_path) == ["jasper_small_bs1.atc-failed.log"]
 
 
 def test_building_needs_atc_and_a_chip(monkeypatch, tmp_path, small_profile, small_onnx):
@@ -99,6 +100,7 @@ def test_soc_version_from_npu_smi_when_pyacl_is_absent(monkeypatch):
     monkeypatch.setenv("PATH", DOUBLES_BIN)
     monkeypatch.setenv("FAKE_NPU_SOC", "Ascend310B1")
     control.purge()  # acl is not importable: the doubles are not on sys.path
+    assert importlib.util.find_spec("acl") is None
     assert detect_soc_version() == "Ascend310B1"
     monkeypatch.setenv("FAKE_NPU_DEVICES", "0")
     assert detect_soc_version() is None

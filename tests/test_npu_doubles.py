@@ -464,11 +464,14 @@ def test_acl_async_streams_serialised_and_nonblocking(npu, oms):
     acl.rt.memcpy(host, 128, acl.util.bytes_to_ptr(src), 128, H2H)
     streams = [acl.rt.create_stream()[0] for _ in range(2)]
     events = [acl.rt.create_event()[0] for _ in range(4)]
+    second_model, ret = acl.mdl.load_from_file(oms["static"])  # one model may not run on two streams at once
+    assert ret == 0
     t0 = time.perf_counter()
-    for k, (s, ins, outs) in enumerate(zip(streams, (rig.ins, second_in), (rig.outs, second_out))):
+    for k, (s, model, ins, outs) in enumerate(zip(streams, (rig.model, second_model), (rig.ins, second_in),
+                                                  (rig.outs, second_out))):
         assert acl.rt.memcpy_async(rig.in_ptrs[0], 128, host, 128, H2D, s) == 0
         assert acl.rt.record_event(events[2 * k], s) == 0
-        assert acl.mdl.execute_async(rig.model, ins, outs, s) == 0
+        assert acl.mdl.execute_async(model, ins, outs, s) == 0
         assert acl.rt.record_event(events[2 * k + 1], s) == 0
     submitted = time.perf_counter() - t0
     assert all(acl.rt.synchronize_stream(s) == 0 for s in streams)
@@ -479,6 +482,11 @@ def test_acl_async_streams_serialised_and_nonblocking(npu, oms):
         ms, ret = acl.rt.event_elapsed_time(events[2 * k], events[2 * k + 1])
         assert ret == 0 and ms >= 49
     assert np.all(rig.d2h(1, np.float32) == 6)
+    assert acl.mdl.execute_async(rig.model, rig.ins, rig.outs, streams[0]) == 0
+    assert acl.mdl.execute_async(rig.model, second_in, second_out, streams[1]) == 100000  # still queued on s0
+    assert acl.rt.synchronize_stream(streams[0]) == 0
+    assert acl.mdl.execute_async(rig.model, second_in, second_out, streams[1]) == 0  # s0 done: now allowed
+    assert acl.rt.synchronize_stream(streams[1]) == 0 and acl.mdl.unload(second_model) == 0
     assert acl.rt.destroy_event(events[0]) == 0 and acl.rt.destroy_event(events[0]) == 100000
     acl._double.fail("mdl.execute_async", 1)
     acl.mdl.execute_async(rig.model, rig.ins, rig.outs, streams[0])

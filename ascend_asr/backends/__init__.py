@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 
-from ..bundle import Bundle
+from ..bundle import Bundle, sha256
 from ..errors import BackendError
 from .base import Done, Pending, Session, Timings, run_pipelined
 from .onnxruntime_backend import OnnxRuntimeSession
@@ -31,14 +31,14 @@ def bundle_gears(bundle: Bundle) -> list[dict[str, tuple]]:
 
 
 def check_om(bundle: Bundle) -> None:
-    """The .om must be the one the manifest describes, not a leftover of an older conversion."""
+    """The .om must be the one the manifest describes, not a leftover of another conversion."""
     om = bundle.manifest.get("om")
     if not os.path.isfile(bundle.om_path):
-        raise BackendError(f"{bundle.om_path} not found: run `ascend-asr convert` on a host with CANN (atc on PATH, "
-                           f"`source env.sh`) or run the bundle's ATC command: {bundle.manifest['atc_command_line']}")
-    if not om or os.path.getsize(bundle.om_path) != om["size"]:
-        raise BackendError(f"{bundle.om_path} is not the OM described by {bundle.name}.json (converted without ATC "
-                           "or rebuilt since); run `ascend-asr convert` again so both come from one conversion")
+        raise BackendError(f"{bundle.om_path} not found: convert on a host with CANN (`source env.sh`, so that atc "
+                           "is on PATH): `ascend-asr convert` then builds the OM with the manifest's ATC command")
+    if not om or os.path.getsize(bundle.om_path) != om["size"] or sha256(bundle.om_path) != om["sha256"]:
+        raise BackendError(f"{bundle.om_path} is not the OM described by {bundle.name}.json (converted without ATC, "
+                           "or rebuilt since); run `ascend-asr convert` again so that both come from one conversion")
 
 
 def _open_acl(bundle: Bundle, device: int, mode: str) -> Session:
@@ -81,8 +81,12 @@ def _auto(bundle: Bundle, device: int, mode: str) -> tuple[Session | None, str]:
     if have_acl:
         why_not = _acl_device_answers(device)
         if why_not is None:
-            return _open_acl(bundle, device, mode), ""
-        reasons.append(why_not)
+            try:
+                return _open_acl(bundle, device, mode), ""
+            except BackendError as exc:
+                reasons.append(f"pyACL could not open the model ({exc})")
+        else:
+            reasons.append(why_not)
     if have_ais:
         try:
             return _open_ais_bench(bundle, device), ""

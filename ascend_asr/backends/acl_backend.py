@@ -1,10 +1,12 @@
 """pyACL backend (`import acl`): an OM on an Ascend device, synchronous or asynchronous.
 
-Everything is allocated once when the session opens: per stream ("slot") one input and one
-output dataset, device buffers and pinned host buffers for every tensor, and four events that
-time H2D, compute and D2H on the device. Asynchronous mode keeps two or more slots in flight
-(double buffering), so the host prepares the next batch and decodes the last while the device
-runs. Resources are released in reverse order, also after an error.
+Everything is allocated once when the session opens: per slot (double buffering) one input and
+one output dataset, device buffers and pinned host buffers for every tensor, a copy stream and
+five events that time H2D, compute and D2H on the device. Asynchronously, each slot's copies run
+on its own stream while every execution runs on one shared stream (CANN forbids running one
+model on several streams at once); events order them, so the next batch's H2D and the last
+batch's D2H overlap compute, and the host prepares and decodes batches meanwhile.
+Resources are released in reverse order, also after an error.
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ class _Slot:
     in_host: list = field(default_factory=list)
     out_dev: list = field(default_factory=list)
     out_host: list = field(default_factory=list)
-    events: list = field(default_factory=list)  # before H2D, after H2D, after execute, after D2H
+    events: list = field(default_factory=list)  # H2D start, H2D end, compute start, compute end, D2H end
     pending: _AclPending | None = None
 
 
@@ -91,13 +93,13 @@ class _AclPending(Pending):
 
 
 class AclSession(Session):
-    def __init__(self, om_path: str, device: int = 0, mode: str = "async", streams: int = 2,
+    def __init__(self, om_path: str, device: int = 0, mode: str = "async", slots: int = 2,
                  input_names=None, output_names=None):
         super().__init__()
         if mode not in ("sync", "async"):
             raise BackendError(f"mode {mode!r}: choose sync or async")
         self.name, self.mode, self.om_path, self.device = "acl", mode, om_path, device
-        self.max_in_flight = max(2, streams) if mode == "async" else 1
+        self.max_in_flight = max(2, slots) if mode == "async" else 1
         self._acl = acl = import_acl()
         self._release: list[tuple[str, object]] = []  # (what, call) in creation order
         self._slots: list[_Slot] = []
@@ -129,15 +131,16 @@ class AclSession(Session):
         self._release.append(("destroy_desc", lambda d=self._desc: acl.mdl.destroy_desc(d)))
         check(acl.mdl.get_desc(self._desc, self._model_id), "acl.mdl.get_desc")
         self._read_io(acl)
-        self._in_index = match_names([t.name for t in self._inputs], list(input_names or self._data_input_names()),
+        data_inputs = [t.name for t in self._inputs if t.name != GEAR_INPUT]
+        self._in_index = match_names([t.name for t in self._inputs], list(input_names or data_inputs),
                                      "input", self.om_path)
         self._out_index = match_names([t.name for t in self._outputs],
                                       list(output_names or [t.name for t in self._outputs]), "output", self.om_path)
+        self._read_gears(acl)
+        self._exec_stream = self._value(acl.rt.create_stream(), "acl.rt.create_stream")
+        self._release.append(("destroy_stream", lambda s=self._exec_stream: acl.rt.destroy_stream(s)))
         for _ in range(self.max_in_flight):
             self._slots.append(self._make_slot(acl))
-
-    def _data_input_names(self) -> list[str]:
-        return [t.name for i, t in enumerate(self._inputs) if i != self._gear_index]
 
     def _read_io(self, acl) -> None:
         desc = self._desc
@@ -152,21 +155,29 @@ class AclSession(Session):
             name = acl.mdl.get_output_name_by_index(desc, i)
             self._outputs.append(_Tensor(name, numpy_dtype_of(acl.mdl.get_output_data_type(desc, i), name),
                                          list(dims["dims"]), acl.mdl.get_output_size_by_index(desc, i)))
+
+    def _read_gears(self, acl) -> None:
+        """The compiled gears of a --dynamic_dims model, as {input name: shape}."""
         self._gear_index, self._gears = None, []
-        if any(t.name == GEAR_INPUT for t in self._inputs):
-            self._gear_index = self._value(acl.mdl.get_input_index_by_name(desc, GEAR_INPUT),
-                                           "acl.mdl.get_input_index_by_name")
-            count = self._value(acl.mdl.get_input_dynamic_gear_count(desc, -1), "acl.mdl.get_input_dynamic_gear_count")
-            gears = self._value(acl.mdl.get_input_dynamic_dims(desc, -1, count), "acl.mdl.get_input_dynamic_dims")
-            self._gears = [self._split_gear(list(g["dims"])) for g in gears]
+        if not any(t.name == GEAR_INPUT for t in self._inputs):
+            return
+        desc = self._desc
+        self._gear_index = self._value(acl.mdl.get_input_index_by_name(desc, GEAR_INPUT),
+                                       "acl.mdl.get_input_index_by_name")
+        count = self._value(acl.mdl.get_input_dynamic_gear_count(desc, -1), "acl.mdl.get_input_dynamic_gear_count")
+        gears = self._value(acl.mdl.get_input_dynamic_dims(desc, -1, count), "acl.mdl.get_input_dynamic_dims")
+        self._gears = [self._split_gear(list(g["dims"])) for g in gears]
 
     def _split_gear(self, flat: list) -> dict[str, tuple]:
-        """A gear's concatenated dims, split back into one shape per data input."""
+        """A gear's dims, concatenated in --input_shape order (the bundle's input order), per input."""
         shapes, pos = {}, 0
-        for i, t in enumerate(self._inputs):
-            if i != self._gear_index:
-                shapes[t.name] = tuple(flat[pos:pos + len(t.dims)])
-                pos += len(t.dims)
+        for name, i in self._in_index.items():
+            rank = len(self._inputs[i].dims)
+            shapes[name] = tuple(flat[pos:pos + rank])
+            pos += rank
+        if pos != len(flat):
+            raise BackendError(f"{self.om_path}: a gear has {len(flat)} dims but the inputs "
+                               f"{list(self._in_index)} have {pos}; convert again with the bundle's profile")
         return shapes
 
     def _malloc(self, acl, size: int, host: bool) -> int:
@@ -203,7 +214,7 @@ class AclSession(Session):
         in_ds = self._dataset(acl, [(p, t.size) for p, t in zip(in_dev, self._inputs)])
         out_ds = self._dataset(acl, [(p, t.size) for p, t in zip(out_dev, self._outputs)])
         events = []
-        for _ in range(4):
+        for _ in range(5):
             event = self._value(acl.rt.create_event(), "acl.rt.create_event")
             self._release.append(("destroy_event", lambda e=event: acl.rt.destroy_event(e)))
             events.append(event)
@@ -221,6 +232,8 @@ class AclSession(Session):
 
     def submit(self, feeds: dict[str, np.ndarray]) -> Pending:
         acl = self._acl
+        if not self._slots:
+            raise BackendError(f"{self.om_path}: the session is closed")
         check(acl.rt.set_context(self._context), "acl.rt.set_context")
         slot = self._slots[self._next % len(self._slots)]
         self._next += 1
@@ -228,7 +241,7 @@ class AclSession(Session):
             slot.pending.result()
         arrays, gear = self._prepare(feeds)
         if gear is not None:
-            flat = [d for name in gear for d in gear[name]]
+            flat = [d for name in self._in_index for d in gear[name]]
             check(acl.mdl.set_input_dynamic_dims(self._model_id, slot.in_ds, self._gear_index,
                                                  {"dimCount": len(flat), "name": "", "dims": flat}),
                   "acl.mdl.set_input_dynamic_dims")
@@ -260,7 +273,7 @@ class AclSession(Session):
         for name, i in self._in_index.items():
             t = self._inputs[i]
             need = t.size if gear is None else int(np.prod(gear[name], dtype=np.int64)) * t.dtype.itemsize
-            arrays[i] = cast_feed(name, feeds[name], t.dtype, need)
+            arrays[i] = cast_feed(self.om_path, name, feeds[name], t.dtype, need)
         return arrays, gear
 
     def _host_write(self, host_ptr: int, capacity: int, array: np.ndarray) -> None:
@@ -289,18 +302,23 @@ class AclSession(Session):
         self.timings.d2h_ms.append((time.perf_counter() - executed) * 1000.0)
 
     def _enqueue(self, slot: _Slot, arrays: dict, out_dims: list) -> None:
-        acl, s, ev = self._acl, slot.stream, slot.events
-        check(acl.rt.record_event(ev[0], s), "acl.rt.record_event")
+        """H2D on the slot's stream, compute on the shared execution stream, D2H back on the slot's."""
+        acl, copy, run, ev = self._acl, slot.stream, self._exec_stream, slot.events
+        check(acl.rt.record_event(ev[0], copy), "acl.rt.record_event")
         for i, array in arrays.items():
-            check(acl.rt.memcpy_async(slot.in_dev[i], self._inputs[i].size, slot.in_host[i], array.nbytes, H2D, s),
-                  f"acl.rt.memcpy_async H2D ({self._inputs[i].name})")
-        check(acl.rt.record_event(ev[1], s), "acl.rt.record_event")
-        check(acl.mdl.execute_async(self._model_id, slot.in_ds, slot.out_ds, s), "acl.mdl.execute_async")
-        check(acl.rt.record_event(ev[2], s), "acl.rt.record_event")
+            check(acl.rt.memcpy_async(slot.in_dev[i], self._inputs[i].size, slot.in_host[i], array.nbytes, H2D,
+                                      copy), f"acl.rt.memcpy_async H2D ({self._inputs[i].name})")
+        check(acl.rt.record_event(ev[1], copy), "acl.rt.record_event")
+        check(acl.rt.stream_wait_event(run, ev[1]), "acl.rt.stream_wait_event")
+        check(acl.rt.record_event(ev[2], run), "acl.rt.record_event")
+        check(acl.mdl.execute_async(self._model_id, slot.in_ds, slot.out_ds, run), "acl.mdl.execute_async")
+        check(acl.rt.record_event(ev[3], run), "acl.rt.record_event")
+        check(acl.rt.stream_wait_event(copy, ev[3]), "acl.rt.stream_wait_event")
         for i, dims in enumerate(out_dims):
             check(acl.rt.memcpy_async(slot.out_host[i], self._outputs[i].size, slot.out_dev[i],
-                                      self._nbytes(i, dims), D2H, s), f"acl.rt.memcpy_async D2H ({self._outputs[i].name})")
-        check(acl.rt.record_event(ev[3], s), "acl.rt.record_event")
+                                      self._nbytes(i, dims), D2H, copy),
+                  f"acl.rt.memcpy_async D2H ({self._outputs[i].name})")
+        check(acl.rt.record_event(ev[4], copy), "acl.rt.record_event")
 
     def _nbytes(self, i: int, dims) -> int:
         return int(np.prod(dims, dtype=np.int64)) * self._outputs[i].dtype.itemsize
@@ -309,9 +327,11 @@ class AclSession(Session):
         """Wait for the slot (async), then read its outputs from pinned host memory."""
         acl = self._acl
         if self.mode == "async":
-            check(acl.rt.synchronize_stream(slot.stream), "acl.rt.synchronize_stream (the batch's device work)")
+            check(acl.rt.set_context(self._context), "acl.rt.set_context")
+            check(acl.rt.synchronize_stream(slot.stream), "acl.rt.synchronize_stream (the batch's copies)")
+            check(acl.rt.synchronize_event(slot.events[3]), "acl.rt.synchronize_event (the batch's execution)")
             ev = slot.events
-            for key, (a, b) in (("h2d_ms", (0, 1)), ("compute_ms", (1, 2)), ("d2h_ms", (2, 3))):
+            for key, (a, b) in (("h2d_ms", (0, 1)), ("compute_ms", (2, 3)), ("d2h_ms", (3, 4))):
                 getattr(self.timings, key).append(self._value(acl.rt.event_elapsed_time(ev[a], ev[b]),
                                                               "acl.rt.event_elapsed_time"))
         outputs = {}
@@ -344,8 +364,9 @@ class AclSession(Session):
         acl, failures = self._acl, []
         if getattr(self, "_context", None) is not None:
             acl.rt.set_context(self._context)
-        for slot in self._slots:  # device work still queued (an error mid-batch) must end before freeing
-            acl.rt.synchronize_stream(slot.stream)
+        for stream in [s.stream for s in self._slots] + [getattr(self, "_exec_stream", None)]:
+            if stream is not None:  # device work still queued (an error mid-batch) must end before freeing
+                acl.rt.synchronize_stream(stream)
         while self._release:
             what, call = self._release.pop()
             ret = call()

@@ -36,13 +36,25 @@ class AisBenchSession(Session):
                  input_names=None, output_names=None):
         super().__init__()
         self.name, self.om_path, self.device = "ais_bench", om_path, device
+        self._session = None
         interface = import_interface()
         try:
             self._session = interface.InferSession(int(device), om_path)
-        except (RuntimeError, ValueError, TypeError) as exc:
+        except ValueError as exc:  # ais_bench's path checks (reference §7.1), before any device work
+            raise BackendError(f"{om_path}: ais_bench refuses the path ({exc}): it must be a regular file (not a "
+                               "symlink) owned by you or your group, not group/other-writable (chmod go-w), with only "
+                               "[_A-Za-z0-9/.-] in its absolute path") from exc
+        except (RuntimeError, TypeError) as exc:
             raise BackendError(f"{om_path}: ais_bench cannot load the model on device {device} ({exc}); check "
                                "`npu-smi info`, --device, and that the OM was built for this chip") from exc
-        self._memory = getattr(interface, "MemorySummary", None)
+        try:
+            self._describe(interface, gears, input_names, output_names)
+        except BaseException:
+            self.close()
+            raise
+
+    def _describe(self, interface, gears, input_names, output_names) -> None:
+        om_path = self.om_path
         self._inputs = self._session.get_inputs()
         self._outputs = self._session.get_outputs()
         model_inputs = [d.name for d in self._inputs]
@@ -56,7 +68,16 @@ class AisBenchSession(Session):
             raise BackendError(f"{om_path}: the model has dynamic dims {[list(d.shape) for d in self._inputs]} "
                                "but the bundle lists no gears; convert again")
         self._has_out_array = "out_array" in inspect.signature(self._session.infer).parameters
-        self._seen = {"compute": 0, "h2d": 0, "d2h": 0}
+        memory = getattr(interface, "MemorySummary", None)
+        self._copy_lists = {}  # h2d/d2h: the MemorySummary getter of this API generation
+        for key, new_name, old_name in (("h2d", "get_h2d_time_list", "get_H2D_time_list"),
+                                        ("d2h", "get_d2h_time_list", "get_D2H_time_list")):
+            getter = getattr(memory, new_name, None) or getattr(memory, old_name, None)
+            if getter is not None:
+                self._copy_lists[key] = getter
+        # MemorySummary is process-wide: count only what this session adds from now on
+        self._seen = {key: len(getter()) for key, getter in self._copy_lists.items()}
+        self._reset_compute_times()
 
     def input_names(self) -> list[str]:
         return list(self._in_index)
@@ -75,7 +96,7 @@ class AisBenchSession(Session):
         for name, i in self._in_index.items():
             need = self._inputs[i].size if not self._dynamic else \
                 int(np.prod(shapes[name], dtype=np.int64)) * self._dtypes[i].itemsize
-            ordered[i] = cast_feed(name, feeds[name], self._dtypes[i], need)
+            ordered[i] = cast_feed(self.om_path, name, feeds[name], self._dtypes[i], need)
         mode = "dymdims" if self._dynamic else "static"
         kwargs = {"out_array": True} if self._has_out_array else {}
         try:
@@ -85,20 +106,21 @@ class AisBenchSession(Session):
         self._collect_timings()
         return {name: np.asarray(outputs[i]) for name, i in self._out_index.items()}
 
-    def _collect_timings(self) -> None:
-        summary = self._session.summary() if hasattr(self._session, "summary") else self._session.sumary()
-        self._take("compute", durations_ms(summary.exec_time_list), self.timings.compute_ms)
-        if self._memory is not None:
-            for key, new, old, target in (("h2d", "get_h2d_time_list", "get_H2D_time_list", self.timings.h2d_ms),
-                                          ("d2h", "get_d2h_time_list", "get_D2H_time_list", self.timings.d2h_ms)):
-                getter = getattr(self._memory, new, None) or getattr(self._memory, old, None)
-                if getter is not None:
-                    self._take(key, [float(v) for v in getter()], target)
+    def _summary(self):
+        return self._session.summary() if hasattr(self._session, "summary") else self._session.sumary()
 
-    def _take(self, key: str, values: list[float], target: list) -> None:
-        """Append the entries added since the last batch (the lists only grow)."""
-        target.extend(values[self._seen[key]:])
-        self._seen[key] = len(values)
+    def _reset_compute_times(self) -> None:
+        reset = getattr(self._session, "reset_summaryinfo", None) or getattr(self._session, "reset_sumaryinfo")
+        reset()
+
+    def _collect_timings(self) -> None:
+        """One figure per batch: its executions, and its copies summed over tensors."""
+        self.timings.compute_ms.append(sum(durations_ms(self._summary().exec_time_list)))
+        self._reset_compute_times()  # so the list never grows with the run
+        for key, getter in self._copy_lists.items():
+            values = [float(v) for v in getter()]
+            getattr(self.timings, f"{key}_ms").append(sum(values[self._seen[key]:]))
+            self._seen[key] = len(values)
 
     def close(self) -> None:
         session, self._session = getattr(self, "_session", None), None

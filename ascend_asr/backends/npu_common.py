@@ -57,11 +57,11 @@ def import_runtime(module: str, what: str):
                            "`source env.sh` on a host with CANN, or choose --backend onnxruntime") from exc
 
 
-def cast_feed(name: str, array: np.ndarray, dtype: np.dtype, expected_bytes: int) -> np.ndarray:
+def cast_feed(model_path: str, name: str, array: np.ndarray, dtype: np.dtype, expected_bytes: int) -> np.ndarray:
     """Cast to the model's dtype (the runtime checks bytes, never dtypes) and check the byte count."""
     array = np.ascontiguousarray(array, dtype=dtype)
     if array.nbytes != expected_bytes:
-        raise BackendError(f"input {name}: {array.nbytes} bytes (shape {list(array.shape)}, {dtype}) but the "
+        raise BackendError(f"{model_path}: input {name}: {array.nbytes} bytes (shape {list(array.shape)}, {dtype}) but the "
                            f"model needs {expected_bytes} bytes; check the batch size and frames against the "
                            "bundle's compiled shapes")
     return array

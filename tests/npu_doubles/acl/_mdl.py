@@ -19,6 +19,7 @@ class LoadedModel:
         self.om = om
         self.device = device
         self.last_gear: int | None = None  # gear of the last set_input_dynamic_dims
+        self.queued: dict = {}  # stream -> executions queued and not finished
 
 
 def io_dims(name: str, dims) -> dict:
@@ -470,9 +471,21 @@ def execute_async(model_id, input_dataset, output_dataset, stream):
         if s is None or input_dataset not in D.datasets or output_dataset not in D.datasets:
             return D.error(C.INVALID_PARAM, "execute_async: unknown stream or dataset")
 
+        # aclmdlExecuteAsync: one model must not run on several streams at once.
+        m = D.models[model_id]
+        busy = [other for other, n in m.queued.items() if n and other is not s]
+        if busy:
+            return D.error(C.INVALID_PARAM, f"execute_async: model {model_id} still has work queued on another "
+                           "stream; a model may not execute on several streams concurrently")
+        m.queued[s] = m.queued.get(s, 0) + 1
+
     def task():  # buffers are read when the stream gets here (after queued copies)
-        code, plan = _prepare(model_id, input_dataset, output_dataset)
-        return code or _run(plan)
+        try:
+            code, plan = _prepare(model_id, input_dataset, output_dataset)
+            return code or _run(plan)
+        finally:
+            with D.lock:
+                m.queued[s] -= 1
 
     s.submit(task)
     return C.SUCCESS

@@ -185,6 +185,17 @@ def record_event(event, stream):
     return C.SUCCESS
 
 
+@api("rt.stream_wait_event", RET)
+def stream_wait_event(stream, event):
+    """Later tasks of `stream` wait until `event`'s latest recording is reached (aclrtStreamWaitEvent)."""
+    ev, s = D.events.get(event), lookup_stream(stream)
+    if ev is None or s is None:
+        return D.error(C.INVALID_PARAM, "stream_wait_event: unknown event or stream")
+    done = ev.done
+    s.submit(lambda: done.wait() and C.SUCCESS)
+    return C.SUCCESS
+
+
 @api("rt.synchronize_event", RET)
 def synchronize_event(event):
     ev = D.events.get(event)

@@ -68,11 +68,11 @@ class Event:
 
     def record(self, stream: Stream) -> None:
         self.time = None
-        self.done.clear()
+        done = self.done = threading.Event()  # one per recording: a waiter waits for the recording it saw
 
         def reached():
             self.time = time.perf_counter()
-            self.done.set()
+            done.set()
             return C.SUCCESS
 
         stream.submit(reached)
