@@ -76,6 +76,10 @@ class Bundle:
     def output(self, role: str) -> TensorSpec | None:
         return next((t for t in self.outputs if t.role == role), None)
 
+    def output_frames(self, frames: int) -> int:
+        """Valid output frames for `frames` valid input frames, when the model does not output them."""
+        return (int(frames) - 1) // int(self.manifest.get("time_stride", 1)) + 1
+
 
 def open_bundle(model_path: str) -> Bundle:
     """The bundle of NAME.om, NAME.onnx or NAME.json (the manifest must sit beside it)."""
@@ -205,6 +209,7 @@ def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], so
         "inputs": [t.to_dict() for t in profile.inputs],
         "outputs": [t.to_dict() for t in profile.outputs],
         "vocabulary": profile.vocabulary.to_spec(),
+        "time_stride": profile.time_stride,
         "frontend": frontend_spec(build_frontend(profile.frontend)),
         "source_model": {"path": os.path.abspath(source_path), "sha256": source_hash},
         "onnx_sha256": sha256(onnx_file),

@@ -44,7 +44,8 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
         yield from _read_librispeech(path)
         return
     if not os.path.isfile(path):
-        raise ManifestError(f"{path}: manifest not found; give a .tsv, .jsonl or NVIDIA .json manifest "
+        raise ManifestError(f"{path}: manifest not found; give a .tsv, .jsonl, NVIDIA or deepspeech.pytorch .json "
+                            "manifest "
                             "or a LibriSpeech folder")
     base = data_dir or os.path.dirname(os.path.abspath(path))
     if path.endswith(".tsv"):
@@ -52,7 +53,7 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
     elif path.endswith(".jsonl"):
         entries = _read_jsonl(path, base)
     elif path.endswith(".json"):
-        entries = _read_nvidia_json(path, base)
+        entries = _read_json(path, base)
     else:
         raise ManifestError(f"{path}: unknown manifest type; use .tsv (columns path, text[, duration]), "
                             ".jsonl, NVIDIA .json, or a LibriSpeech folder")
@@ -138,15 +139,44 @@ def _read_jsonl(path: str, base: str) -> Iterator[Entry]:
             yield Utterance(str(item.get("id") or _utterance_id(audio)), audio, text, duration, source)
 
 
-def _read_nvidia_json(path: str, base: str) -> Iterator[Entry]:
-    """NVIDIA DeepLearningExamples manifest: a JSON list of {transcript, files:[{fname, speed}], ...}."""
+def _read_json(path: str, base: str) -> Iterator[Entry]:
+    """NVIDIA's JSON list, or deepspeech.pytorch's {"root_path", "samples"} (AN4)."""
     with open(path, encoding="utf-8") as f:
         try:
-            items = json.load(f)
+            data = json.load(f)
         except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}: not valid JSON ({exc}); NVIDIA manifests are one JSON list") from exc
-    if not isinstance(items, list):
-        raise ManifestError(f"{path}: expected a JSON list of utterances (NVIDIA format), found {type(items).__name__}")
+            raise ManifestError(f"{path}: not valid JSON ({exc}); expected NVIDIA's JSON list or "
+                                "deepspeech.pytorch's {'root_path', 'samples'}") from exc
+    if isinstance(data, dict) and "samples" in data:
+        return _read_deepspeech_json(path, data)
+    if not isinstance(data, list):
+        raise ManifestError(f"{path}: expected a JSON list of utterances (NVIDIA format) or an object with "
+                            f"'root_path' and 'samples' (deepspeech.pytorch), found {type(data).__name__}")
+    return _read_nvidia_json(path, base, data)
+
+
+def _read_deepspeech_json(path: str, data: dict) -> Iterator[Entry]:
+    """deepspeech.pytorch V3.0: {"root_path": dir, "samples": [{"wav_path", "transcript_path"}]}, paths
+    relative to root_path, each transcript in its own text file."""
+    root = data.get("root_path") or os.path.dirname(os.path.abspath(path))
+    if not os.path.isabs(root):
+        root = os.path.join(os.path.dirname(os.path.abspath(path)), root)
+    for i, item in enumerate(data["samples"]):
+        source = f"{path}[samples][{i}]"
+        try:
+            _require_strings(wav_path=item["wav_path"], transcript_path=item["transcript_path"])
+            audio = os.path.join(root, item["wav_path"])
+            with open(os.path.join(root, item["transcript_path"]), encoding="utf-8") as f:
+                text = f.read().strip()
+        except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
+            yield BadEntry(source, f"expected {{'wav_path', 'transcript_path'}} with a readable transcript "
+                                   f"({type(exc).__name__}: {exc}); fix or remove the entry")
+            continue
+        yield Utterance(_utterance_id(audio), audio, text, None, source)
+
+
+def _read_nvidia_json(path: str, base: str, items: list) -> Iterator[Entry]:
+    """NVIDIA DeepLearningExamples manifest: a JSON list of {transcript, files:[{fname, speed}], ...}."""
     for i, item in enumerate(items):
         source = f"{path}[{i}]"
         try:

@@ -26,6 +26,8 @@ def export_onnx(model: torch.nn.Module, path: str, opset: int = OPSET, example_f
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: ATC-friendly ops
+        # Models build their LSTM initial states from the input's batch size, so any batch size works.
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
         torch.onnx.export(model, inputs, tmp, input_names=list(model.input_names),
                           output_names=list(model.output_names), dynamic_axes=model.dynamic_axes,
                           opset_version=opset, do_constant_folding=True, dynamo=False)

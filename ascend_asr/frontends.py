@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import AudioError, ProfileError
 from .mel import slaney_mel_filterbank
+from .spectrogram import DeepSpeechSpectrogram, SpectrogramParams
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class JasperFilterbank:
         return feats, valid
 
 
-FRONTENDS = {JasperFilterbank.name: (JasperFilterbank, JasperFilterbankParams)}
+FRONTENDS = {JasperFilterbank.name: (JasperFilterbank, JasperFilterbankParams),
+             DeepSpeechSpectrogram.name: (DeepSpeechSpectrogram, SpectrogramParams)}
 
 
 def build_frontend(spec: dict, seed: int | None = None):

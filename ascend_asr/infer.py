@@ -100,7 +100,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         nonlocal true_frames
         for i, meta in enumerate(rows):
             scores = time_major(row(outputs, scores_spec, i), scores_spec)
-            out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else len(scores)
+            out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else bundle.output_frames(meta["frames"])
             hyp = vocab.decode(greedy_ctc(scores, out_len, vocab.blank))
             if options.save_outputs:
                 _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)

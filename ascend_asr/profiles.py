@@ -68,7 +68,11 @@ class Profile:
     frontend: dict
     vocabulary: Vocabulary
     atc: dict = field(default_factory=dict)
+    time_stride: int = 1  # output frames = (input frames - 1) // stride + 1, for models without out_lengths
     source: str = ""
+
+    def output_frames(self, frames: int) -> int:
+        return (int(frames) - 1) // self.time_stride + 1
 
     def input(self, role: str) -> TensorSpec:
         return next(t for t in self.inputs if t.role == role)
@@ -80,7 +84,8 @@ class Profile:
         return {"name": self.name, "family": self.family, "model_config": self.model_config,
                 "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
                 "batch_sizes": list(self.batch_sizes), "frames": list(self.frames),
-                "frontend": dict(self.frontend), "vocabulary": self.vocabulary.to_spec(), "atc": dict(self.atc)}
+                "frontend": dict(self.frontend), "vocabulary": self.vocabulary.to_spec(), "atc": dict(self.atc),
+                "time_stride": self.time_stride}
 
     def validate_onnx(self, model: onnx.ModelProto, onnx_path: str) -> None:
         """Every profile input and output exists in the graph with the same rank and dtype."""
@@ -146,4 +151,4 @@ def profile_from_dict(d: dict, source: str) -> Profile:
     return Profile(name=str(d["name"]), family=str(d["family"]), model_config=str(d.get("model_config", "")),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
                    frontend=dict(d["frontend"]), vocabulary=Vocabulary.from_spec(d["vocabulary"]),
-                   atc=dict(d.get("atc") or {}), source=source)
+                   atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)), source=source)

@@ -107,7 +107,8 @@ def _expand_numbers(text: str) -> str:
 def normalize_transcript(text: str, labels) -> str:
     """NVIDIA `english_cleaners`, then keep only characters of `labels`.
 
-    ASCII-fold, lower-case, expand abbreviations, numbers and symbols; every other character
+    ASCII-fold, lower-case (upper-case for an upper-case alphabet), expand abbreviations, numbers
+    and symbols; every other character
     outside the alphabet becomes a space; whitespace collapses.
     """
     alphabet = set(labels)
@@ -116,5 +117,7 @@ def normalize_transcript(text: str, labels) -> str:
     text = _expand_numbers(text)
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
+    if not any(c.islower() for c in alphabet) and any(c.isupper() for c in alphabet):
+        text = text.upper()  # an upper-case alphabet (deepspeech.pytorch's)
     text = "".join(c if c in alphabet else " " for c in text)
     return re.sub(r"\s+", " ", text).strip()

@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 
 from ..errors import ProfileError
-from . import jasper
+from . import deepspeech2, jasper
 
 FAMILIES = {
     "jasper": (jasper.Jasper, jasper.CONFIGS, jasper.load_jasper_checkpoint),
+    "deepspeech2": (deepspeech2.DeepSpeech2, deepspeech2.CONFIGS, deepspeech2.load_deepspeech2_checkpoint),
 }
 
 

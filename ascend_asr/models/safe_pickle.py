@@ -1,0 +1,106 @@
+"""Loading full-pickle checkpoints without their packages and without running their code.
+
+Some upstream checkpoints pickle more than tensors: configuration objects of omegaconf, hydra
+or the training code, enums, even torch.nn modules. `torch.load(weights_only=True)` refuses
+them, and a plain `torch.load` would import those packages and run whatever the pickle names.
+Here every global a pickle names must be on an explicit list: torch's tensor rebuilders and a
+few builtin types load as themselves; each listed foreign class loads as an inert stand-in that
+only records its arguments and state. Any other global is refused.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+import types
+
+import torch
+
+from ..errors import CheckpointError
+
+# What torch.save writes for tensors and their containers (storages are resolved by torch.load itself).
+TORCH_GLOBALS = {
+    "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+    "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter,
+    "torch._utils._rebuild_parameter_with_state": torch._utils._rebuild_parameter_with_state,
+    "torch._tensor._rebuild_from_type_v2": torch._tensor._rebuild_from_type_v2,
+    "torch.nn.parameter.Parameter": torch.nn.Parameter,
+    "torch.Size": torch.Size,
+    "torch.device": torch.device,
+    "collections.OrderedDict": collections.OrderedDict,
+    **{f"builtins.{t.__name__}": t for t in (str, int, float, bool, complex, bytes, dict, list, tuple, set,
+                                             frozenset, slice, type(None))},
+    **{f"torch.{name}": getattr(torch, name) for name in ("float32", "float16", "float64", "int32", "int64",
+                                                          "bfloat16", "uint8", "int8", "bool")},
+}
+
+
+class Inert:
+    """A stand-in for a pickled class we neither import nor run: it keeps what the pickle gave it."""
+
+    pickled_name = "?"
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.args, obj.kwargs, obj.state = args, kwargs, None
+        return obj
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __repr__(self):
+        return f"<inert {self.pickled_name}>"
+
+
+def stand_ins(names) -> dict[str, type]:
+    """One inert class per dotted global name."""
+    return {name: type(name.rsplit(".", 1)[1], (Inert,), {"pickled_name": name}) for name in names}
+
+
+def restricted_load(path: str, allowed: dict[str, object]) -> object:
+    """torch.load(path) where the pickle may name only TORCH_GLOBALS and `allowed` (dotted name -> object)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found")
+    table = {**TORCH_GLOBALS, **allowed}
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            key = f"{module}.{name}"
+            if key not in table:
+                raise pickle.UnpicklingError(f"global {key} is not on the allowed list")
+            return table[key]
+
+    pickle_module = types.ModuleType("ascend_asr_restricted_pickle")
+    pickle_module.Unpickler = Unpickler
+    pickle_module.load = lambda f, **kwargs: Unpickler(f, **kwargs).load()
+    pickle_module.__dict__.update(UnpicklingError=pickle.UnpicklingError)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=pickle_module)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: refused or unreadable ({exc}); only tensors, plain containers and the "
+                              "configuration classes of the model's upstream project may appear in it") from exc
+
+
+def plain(obj):
+    """Stand-ins turned into plain Python: omegaconf containers and nodes into dicts, lists and values,
+    enums into their values, other objects into their state."""
+    if isinstance(obj, Inert):
+        state = obj.state[0] if isinstance(obj.state, tuple) else obj.state
+        name = obj.pickled_name.rsplit(".", 1)[1]
+        if name in ("DictConfig", "ListConfig"):
+            return plain((state or {}).get("_content"))
+        if name.endswith("Node"):
+            return plain((state or {}).get("_val"))
+        if obj.args and state is None:  # an enum, rebuilt from its value
+            return plain(obj.args[0])
+        return plain(state)
+    if isinstance(obj, type) and issubclass(obj, Inert):
+        return obj.pickled_name  # a class referenced as a value (e.g. rnn_type=torch.nn.LSTM)
+    if isinstance(obj, dict):
+        return {plain(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj) if not hasattr(obj, "_fields") else obj
+    return obj
