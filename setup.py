@@ -24,7 +24,9 @@ setup(
     install_requires=BASE,
     extras_require={
         # librosa is the reference implementation the Jasper frontend is cross-checked against
-        "test": ["pytest>=7", "librosa>=0.10"],
+        "test": ["pytest>=7", "librosa>=0.10", "kenlm"],
+        # n-gram language models for beam search (compiles kenlm's C++; a pure-Python ARPA reader is the fallback)
+        "lm": ["kenlm"],
     },
     entry_points={"console_scripts": ["ascend-asr=ascend_asr.cli:main"]},
 )

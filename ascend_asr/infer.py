@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .backends import BACKENDS, MODES, open_session, run_pipelined
 from .batching import assemble, pick_frames, row, time_major
 from .bundle import Bundle, open_bundle
-from .decoding import greedy_ctc
+from .decoding import make_decoder
 from .errors import AscendAsrError, TensorFileError
 from .metrics import percent, score
 from .prep import PrepDir, open_prep
@@ -47,6 +47,11 @@ class InferOptions:
     device: int = 0
     mode: str = "async"  # async keeps two batches on the NPU while the host prepares and decodes
     save_outputs: str | None = None  # "bin" or "npy"
+    decoder: str = "greedy"  # or "beam": CTC prefix beam search
+    beam_width: int = 10
+    lm: str | None = None  # n-gram LM (ARPA, or kenlm binary) for beam search
+    lm_alpha: float = 0.5
+    lm_beta: float = 1.0
     progress: bool = True
 
 
@@ -69,6 +74,8 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     check_compatible(bundle, prep)
     vocab = bundle.vocabulary
     scores_spec = bundle.output("log_probs") or bundle.output("probs")
+    decode = make_decoder(vocab, scores_spec.role == "probs", options.decoder, options.beam_width, options.lm,
+                          options.lm_alpha, options.lm_beta)
     lengths_spec = bundle.output("out_lengths")
     hyps_path = os.path.join(output, HYPS)
     _claim_results(output, bundle, prep)
@@ -101,7 +108,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         for i, meta in enumerate(rows):
             scores = time_major(row(outputs, scores_spec, i), scores_spec)
             out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else bundle.output_frames(meta["frames"])
-            hyp = vocab.decode(greedy_ctc(scores, out_len, vocab.blank))
+            hyp = vocab.decode(decode(scores, out_len))
             if options.save_outputs:
                 _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
             hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
@@ -129,6 +136,9 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         "model": bundle.name, "backend": backend_name, "fallback": fallback, "mode": mode,
         "device": options.device if backend_name in ("acl", "ais_bench") else None,
         "batch_size": batch_size,
+        "decoder": {"kind": options.decoder, **({"beam_width": options.beam_width, "lm": options.lm,
+                                                  "lm_alpha": options.lm_alpha, "lm_beta": options.lm_beta}
+                                                 if options.decoder == "beam" else {})},
         "compiled_shapes": bundle.manifest["shapes"],
         "NPU_compute_time": compute, "H2D_latency": timing_stats(timings.h2d_ms),
         "D2H_latency": timing_stats(timings.d2h_ms),
@@ -195,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="async", choices=MODES,
                    help="pyACL only: async overlaps host and device work on two streams")
     p.add_argument("--save-outputs", choices=("bin", "npy"), help="also write raw outputs as ais_bench names them")
+    p.add_argument("--decoder", default="greedy", choices=("greedy", "beam"))
+    p.add_argument("--beam-width", type=int, default=10)
+    p.add_argument("--lm", help="n-gram language model for --decoder beam (ARPA; kenlm binary with kenlm installed)")
+    p.add_argument("--lm-alpha", type=float, default=0.5, help="LM weight")
+    p.add_argument("--lm-beta", type=float, default=1.0, help="word insertion bonus")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -203,7 +218,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = infer(args.model, args.input, args.output,
-                        InferOptions(args.backend, args.device, args.mode, args.save_outputs, not args.no_progress))
+                        InferOptions(backend=args.backend, device=args.device, mode=args.mode,
+                                     save_outputs=args.save_outputs, decoder=args.decoder, beam_width=args.beam_width,
+                                     lm=args.lm, lm_alpha=args.lm_alpha, lm_beta=args.lm_beta,
+                                     progress=not args.no_progress))
     except AscendAsrError as exc:
         print(f"[ascend-asr] error: {exc}", file=sys.stderr)
         return 2

@@ -246,3 +246,20 @@ def test_modelzoo_preprocess_joins_several_manifests_and_postprocess_pairs_by_st
                            "--model_config", "jasper_small", "--save_bin", str(tmp_path / "r" / "outputs"),
                            "--json_file", str(tmp_path / "agg.json")], check=True, capture_output=True, text=True)
     assert f"eval_wer: {100 * expected.wer}" in done.stdout and "no output for 1 of 10" in done.stdout
+
+
+def test_beam_search_decoder_from_the_infer_command(small_bundles, demo_prep, tmp_path):
+    """--decoder beam decodes each utterance's valid log-probs with prefix beam search, space as word boundary."""
+    from ascend_asr.beam_search import prefix_beam_search
+
+    summary, _ = run_infer(small_bundles[1], demo_prep, tmp_path / "beam", decoder="beam", beam_width=8,
+                           save_outputs="npy")
+    assert summary["decoder"] == {"kind": "beam", "beam_width": 8, "lm": None, "lm_alpha": 0.5, "lm_beta": 1.0}
+    vocab = small_bundles[1].vocabulary
+    rows = read_jsonl(os.path.join(tmp_path, "beam", "hyps.jsonl"))
+    assert len(rows) == 8
+    for r in rows:
+        log_probs = np.load(os.path.join(tmp_path, "beam", "outputs", f"{r['stem']}_0.npy"))[0]
+        expected = prefix_beam_search(log_probs.astype(np.float64), r["out_frames"], vocab.blank, 8,
+                                      word_boundary=vocab.labels.index(" "), labels=vocab.labels)
+        assert r["hyp"] == vocab.decode(expected)

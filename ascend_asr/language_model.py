@@ -1,0 +1,187 @@
+"""N-gram language models for CTC beam search.
+
+Every score is a **natural logarithm**, the base of the acoustic log-probabilities it is added to.
+ARPA files and kenlm work in log10, so both adapters here multiply by ln(10).
+
+`history` is the tuple of words since the start of the sentence, without `<s>`: the adapters put
+the sentence-start context in themselves. A "word" is whatever unit the LM was trained on (a word
+for an English word LM, a phone for a phone LM).
+
+kenlm is an optional dependency (`pip install kenlm`, compiled from source); `ArpaLM` reads ARPA
+text files in pure Python and gives the same scores for the models it can load.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Protocol, runtime_checkable
+
+LN10 = math.log(10.0)
+UNK_LOG10 = -100.0  # what kenlm substitutes for an ARPA file without <unk>
+_CACHE_LIMIT = 1_000_000  # entries; caches are cleared when they grow past it
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    def score(self, history: tuple[str, ...], word: str) -> float:
+        """ln P(word | <s> history)."""
+
+    def end_score(self, history: tuple[str, ...]) -> float:
+        """ln P(</s> | <s> history)."""
+
+
+def _import_kenlm():
+    try:
+        import kenlm
+    except ImportError as exc:
+        raise ImportError(
+            "KenLM language models need the optional kenlm package: pip install kenlm "
+            "(or pip install 'ascend-asr[lm]'). ascend_asr.language_model.ArpaLM reads ARPA files without it."
+        ) from exc
+    return kenlm
+
+
+class KenLM:
+    """A kenlm model (ARPA or kenlm binary) behind the `LanguageModel` protocol.
+
+    Only the last `order - 1` words of a history can matter to an n-gram model, so states and
+    scores are cached under that context (plus whether it still reaches back to `<s>`).
+    """
+
+    def __init__(self, path):
+        kenlm = _import_kenlm()
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"language model not found: {path}")
+        self._kenlm = kenlm
+        self._model = kenlm.Model(str(path))
+        self.order = int(self._model.order)
+        self._states: dict = {}
+        self._scores: dict = {}
+
+    def score(self, history: tuple[str, ...], word: str) -> float:
+        return LN10 * self._log10(history, word)
+
+    def end_score(self, history: tuple[str, ...]) -> float:
+        return LN10 * self._log10(history, "</s>")
+
+    def _context(self, history: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
+        n = self.order - 1
+        if len(history) >= n:
+            return False, tuple(history[len(history) - n:])
+        return True, tuple(history)
+
+    def _state(self, context: tuple[bool, tuple[str, ...]]):
+        state = self._states.get(context)
+        if state is None:
+            begin, words = context
+            state = self._kenlm.State()
+            if begin:
+                self._model.BeginSentenceWrite(state)
+            else:
+                self._model.NullContextWrite(state)
+            for word in words:
+                out = self._kenlm.State()
+                self._model.BaseScore(state, word, out)
+                state = out
+            if len(self._states) > _CACHE_LIMIT:
+                self._states.clear()
+            self._states[context] = state
+        return state
+
+    def _log10(self, history: tuple[str, ...], word: str) -> float:
+        context = self._context(history)
+        key = (context, word)
+        value = self._scores.get(key)
+        if value is None:
+            value = self._model.BaseScore(self._state(context), word, self._kenlm.State())
+            if len(self._scores) > _CACHE_LIMIT:
+                self._scores.clear()
+            self._scores[key] = value
+        return value
+
+
+class ArpaLM:
+    """A back-off n-gram model read from an ARPA text file, in pure Python.
+
+    P(w | h) is the stored n-gram probability of the longest `h' w` found (h' a suffix of h),
+    times the back-off weights of the contexts that were dropped on the way; words outside the
+    vocabulary are `<unk>` (log10 -100 when the file has none, as in kenlm).
+    """
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            self._probs, self._backoffs, self.order = parse_arpa(f)
+        self._probs.setdefault(("<unk>",), UNK_LOG10)
+        self._vocab = {ngram[0] for ngram in self._probs if len(ngram) == 1}
+        self._cache: dict = {}
+
+    def score(self, history: tuple[str, ...], word: str) -> float:
+        return LN10 * self._log10(history, word)
+
+    def end_score(self, history: tuple[str, ...]) -> float:
+        return LN10 * self._log10(history, "</s>")
+
+    def _log10(self, history: tuple[str, ...], word: str) -> float:
+        n = self.order - 1
+        context = (("<s>",) + tuple(history))[-n:] if n else ()
+        context = tuple(w if w in self._vocab else "<unk>" for w in context)
+        word = word if word in self._vocab else "<unk>"
+        key = (context, word)
+        value = self._cache.get(key)
+        if value is None:
+            value = self._backoff_log10(context, word)
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = value
+        return value
+
+    def _backoff_log10(self, context: tuple[str, ...], word: str) -> float:
+        penalty = 0.0
+        while True:
+            prob = self._probs.get(context + (word,))
+            if prob is not None:
+                return penalty + prob
+            penalty += self._backoffs.get(context, 0.0)
+            context = context[1:]  # the unigram always exists (word is in the vocabulary or <unk>)
+
+
+def parse_arpa(lines: Iterable[str]) -> tuple[dict, dict, int]:
+    """(log10 probabilities, log10 back-off weights, order) of an ARPA file, keyed by word tuples."""
+    probs: dict[tuple[str, ...], float] = {}
+    backoffs: dict[tuple[str, ...], float] = {}
+    declared: dict[int, int] = {}
+    found: dict[int, int] = {}
+    section = None  # "data", an n-gram order, or "end"
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line == "\\data\\":
+            section = "data"
+        elif line == "\\end\\":
+            section = "end"
+            break
+        elif line.startswith("\\") and line.endswith("-grams:"):
+            section = int(line[1:-len("-grams:")])
+            found[section] = 0
+        elif section == "data":
+            if not line.startswith("ngram "):
+                raise ValueError(f"ARPA line {number}: expected 'ngram N=count' in \\data\\, got {line!r}")
+            n, count = line[len("ngram "):].split("=")
+            declared[int(n)] = int(count)
+        elif isinstance(section, int):
+            fields = line.split()
+            if len(fields) not in (section + 1, section + 2):
+                raise ValueError(f"ARPA line {number}: a {section}-gram needs {section + 1} or {section + 2} fields")
+            words = tuple(fields[1:section + 1])
+            probs[words] = float(fields[0])
+            if len(fields) == section + 2:
+                backoffs[words] = float(fields[-1])
+            found[section] += 1
+        # text before \data\ is a free-form header
+    if section != "end" or not declared:
+        raise ValueError("not an ARPA file: missing \\data\\ or \\end\\")
+    if found != declared:
+        raise ValueError(f"ARPA n-gram counts {found} do not match the \\data\\ header {declared}")
+    return probs, backoffs, max(declared)
