@@ -12,6 +12,7 @@ BASE = [
     "jiwer>=3.0",
     "tqdm>=4.60",
     "PyYAML>=6.0",
+    "kaldi-native-fbank>=1.22",  # Kaldi-exact fbank for the LSTM-CTC (TIMIT) frontend; x86_64 and aarch64 wheels
 ]
 
 setup(

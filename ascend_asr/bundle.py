@@ -68,7 +68,8 @@ class Bundle:
 
     @property
     def vocabulary(self) -> Vocabulary:
-        return Vocabulary(tuple(self.manifest["vocabulary"]["labels"]), int(self.manifest["vocabulary"]["blank"]))
+        spec = self.manifest["vocabulary"]
+        return Vocabulary(tuple(spec["labels"]), int(spec["blank"]), spec.get("separator", ""))
 
     def input(self, role: str) -> TensorSpec:
         return next(t for t in self.inputs if t.role == role)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import AudioError, ProfileError
 from .mel import slaney_mel_filterbank
+from .kaldi_fbank import KaldiFbankSpliced, KaldiFbankSplicedParams
 from .spectrogram import DeepSpeechSpectrogram, SpectrogramParams
 
 
@@ -112,7 +113,8 @@ class JasperFilterbank:
 
 
 FRONTENDS = {JasperFilterbank.name: (JasperFilterbank, JasperFilterbankParams),
-             DeepSpeechSpectrogram.name: (DeepSpeechSpectrogram, SpectrogramParams)}
+             DeepSpeechSpectrogram.name: (DeepSpeechSpectrogram, SpectrogramParams),
+             KaldiFbankSpliced.name: (KaldiFbankSpliced, KaldiFbankSplicedParams)}
 
 
 def build_frontend(spec: dict, seed: int | None = None):

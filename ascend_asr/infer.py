@@ -151,6 +151,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
                        "this_run": done, "resumed": len(finished),
                        "failed": len(failures), "failed_in_preprocess": prep.info.get("failed", 0)},
         "failures": failures, **{k: v for k, v in total.to_dict().items() if k != "utterances"},
+        "error_rate": vocab.error_rate_name,  # "wer" holds token errors: phone error rate for phone vocabularies
     }
     write_json_atomic(os.path.join(output, SUMMARY), summary)
     return summary
@@ -190,7 +191,7 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
     u = summary["utterances"]
     failed = u["failed"] + u["failed_in_preprocess"]
     rtf = "n/a" if summary["rtf"] is None else f"{summary['rtf']:.4f}"
-    print(f"WER {percent(summary['wer'])}  CER {percent(summary['cer'])}  RTF {rtf}  "
+    print(f"{summary.get('error_rate', 'WER')} {percent(summary['wer'])}  CER {percent(summary['cer'])}  RTF {rtf}  "
           f"utterances {u['scored']} (failed {failed})  backend={summary['backend']}  "
           f"fallback={str(summary['fallback']).lower()}", file=out)
 

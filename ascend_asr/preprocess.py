@@ -30,7 +30,6 @@ from .prep import (
 )
 from .profiles import Profile, load_profile
 from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
-from .text import normalize_transcript
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,6 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
     failures = []
     resumed = written = 0
     audio_seconds = 0.0
-    labels = [c for i, c in enumerate(profile.vocabulary.labels) if i != profile.vocabulary.blank]
     max_frames = max(profile.frames)
     rate, hop = frontend.params.sample_rate, frontend.hop_length
     entries = read_manifests(manifest, data_dir)
@@ -107,7 +105,7 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
             duration = len(audio) / rate  # of the file, before any silence trimming
             meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
                         "frames": valid, "padded_frames": gear,
-                        "text": normalize_transcript(entry.text, labels), "raw_text": entry.text})
+                        "text": profile.vocabulary.normalize(entry.text), "raw_text": entry.text})
             written += 1
             audio_seconds += duration
     prep = sorted(read_jsonl(os.path.join(output, META)), key=lambda r: r["stem"])

@@ -14,6 +14,12 @@ JASPER_LABELS = (" ", *"abcdefghijklmnopqrstuvwxyz", "'")  # blank is appended l
 class Vocabulary:
     labels: tuple[str, ...]
     blank: int
+    separator: str = ""  # " " for token vocabularies (phones): hypotheses are space-separated tokens
+
+    @property
+    def error_rate_name(self) -> str:
+        """What word-level errors of this vocabulary's transcripts are called."""
+        return "PER" if self.separator == " " else "WER"
 
     def __post_init__(self):
         if not 0 <= self.blank < len(self.labels):
@@ -24,25 +30,33 @@ class Vocabulary:
         """Profile form: `labels` (without blank) and `blank: last|first|<id>`."""
         labels = tuple(spec["labels"])
         blank = spec.get("blank", "last")
+        separator = str(spec.get("separator", ""))
         if blank == "last":
-            return cls(labels + ("<blank>",), len(labels))
+            return cls(labels + ("<blank>",), len(labels), separator)
         if blank == "first":
-            return cls(("<blank>",) + labels, 0)
-        return cls(labels, int(blank))
+            return cls(("<blank>",) + labels, 0, separator)
+        return cls(labels, int(blank), separator)
 
     def to_spec(self) -> dict:
-        return {"labels": list(self.labels), "blank": self.blank}
+        return {"labels": list(self.labels), "blank": self.blank, "separator": self.separator}
 
     @property
     def size(self) -> int:
         return len(self.labels)
 
     def decode(self, ids) -> str:
-        return "".join(self.labels[i] for i in ids if i != self.blank)
+        return self.separator.join(self.labels[i] for i in ids if i != self.blank)
+
+    def normalize(self, text: str) -> str:
+        """A reference transcript in this vocabulary's terms: characters, or known tokens."""
+        if self.separator == " ":
+            known = set(self.labels) - {self.labels[self.blank]}
+            return " ".join(t for t in text.split() if t in known)
+        return normalize_transcript(text, [c for i, c in enumerate(self.labels) if i != self.blank])
 
     def encode(self, text: str) -> list[int]:
         index = {c: i for i, c in enumerate(self.labels) if i != self.blank}
-        return [index[c] for c in text if c in index]
+        return [index[c] for c in (text.split() if self.separator == " " else text) if c in index]
 
 
 _ABBREVIATIONS = {

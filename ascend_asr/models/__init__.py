@@ -4,11 +4,12 @@ from __future__ import annotations
 import torch
 
 from ..errors import ProfileError
-from . import deepspeech2, jasper
+from . import deepspeech2, jasper, lstm_ctc
 
 FAMILIES = {
     "jasper": (jasper.Jasper, jasper.CONFIGS, jasper.load_jasper_checkpoint),
     "deepspeech2": (deepspeech2.DeepSpeech2, deepspeech2.CONFIGS, deepspeech2.load_deepspeech2_checkpoint),
+    "lstm_ctc": (lstm_ctc.LstmCtc, lstm_ctc.CONFIGS, lstm_ctc.load_lstm_ctc_checkpoint),
 }
 
 
