@@ -229,8 +229,17 @@ def test_upstream_state_dict_names_load_and_a_wrong_key_is_listed(tmp_path, smal
         load_lstm_ctc_checkpoint(LstmCtc(CONFIGS["lstm_ctc_small"]()), str(path))
     assert "missing keys (1): fc.1.weight" in str(err.value) and "unexpected keys (1): fc.2.weight" in str(err.value)
 
-    torch.save({"rnn_param": {"rnn_type": torch.nn.LSTM}, "state_dict": state}, path)  # the training package
-    with pytest.raises(CheckpointError, match="pickles torch.nn classes"):
+    # the training package pickles torch.nn classes: loaded through the restricted unpickler
+    torch.save({"rnn_param": {"rnn_type": torch.nn.LSTM, "rnn_layers": 4},
+                "cnn_param": {"activation_function": torch.nn.ReLU}, "epoch": 3, "state_dict": state}, path)
+    loaded = load_lstm_ctc_checkpoint(LstmCtc(CONFIGS["lstm_ctc_small"]()), str(path))
+    np.testing.assert_array_equal(run_torch(loaded, feats, lens)[0], run_torch(small_model, feats, lens)[0])
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > /dev/null",))
+    torch.save({"rnn_param": {"rnn_type": Exploit()}, "state_dict": state}, path)  # anything else is refused
+    with pytest.raises(CheckpointError, match="system is not on the allowed list"):
         load_lstm_ctc_checkpoint(LstmCtc(CONFIGS["lstm_ctc_small"]()), str(path))
 
 

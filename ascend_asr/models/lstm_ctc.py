@@ -26,6 +26,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .checkpoints import load_state_dict_strict, read_checkpoint
+from .safe_pickle import restricted_load, stand_ins
 
 NUM_CLASSES = 41  # blank, UNK and the 39 folded TIMIT phones
 FEATURE_SIZE = 243  # 81-dim Kaldi fbank spliced with 2 frames of right context
@@ -134,17 +135,22 @@ class LstmCtc(nn.Module):
 MODULE_PREFIX = "module."  # nn.DataParallel
 
 
+# torch.nn classes the training package names as values (rnn_type, activation functions)
+TRAINING_PACKAGE_GLOBALS = (*(f"torch.nn.modules.rnn.{c}" for c in ("LSTM", "GRU", "RNN")),
+                            *(f"torch.nn.modules.activation.{c}" for c in ("ReLU", "Hardtanh", "Tanh", "Sigmoid")))
+
+
 def load_lstm_ctc_checkpoint(model: LstmCtc, path: str) -> LstmCtc:
     """Load a ModelZoo checkpoint ({'state_dict': ...} or a bare state dict) strictly into `model`.
 
-    `module.` prefixes are stripped. The training script's full package (which also pickles
-    `torch.nn` classes in 'rnn_param'/'cnn_param') is not a weights-only file and is refused here.
+    `module.` prefixes are stripped. The training script's full package also pickles torch.nn
+    classes ('rnn_param': {'rnn_type': nn.LSTM}, activations in 'cnn_param'); it loads through the
+    restricted unpickler, where those classes are inert stand-ins and nothing else may appear.
     """
     try:
         ckpt = read_checkpoint(path)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{exc}\n  (a ModelZoo training package pickles torch.nn classes in 'rnn_param' "
-                              "and 'cnn_param'; save torch.save({'state_dict': package['state_dict']}, path))") from exc
+    except CheckpointError:
+        ckpt = restricted_load(path, stand_ins(TRAINING_PACKAGE_GLOBALS))
     if isinstance(ckpt, dict) and "state_dict" in ckpt:
         state = ckpt["state_dict"]
     elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
