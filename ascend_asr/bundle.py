@@ -211,6 +211,7 @@ def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], so
         "outputs": [t.to_dict() for t in profile.outputs],
         "vocabulary": profile.vocabulary.to_spec(),
         "time_stride": profile.time_stride,
+        "warning": profile.warning,
         "frontend": frontend_spec(build_frontend(profile.frontend)),
         "source_model": {"path": os.path.abspath(source_path), "sha256": source_hash},
         "onnx_sha256": sha256(onnx_file),

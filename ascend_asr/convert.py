@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     build_om = False if args.no_atc else (True if args.atc else None)
     bundles = convert(args.profile, args.onnx, args.output_dir, args.name, sizes, args.soc_version,
                       build_om=build_om, atc=args.atc, dry_run=args.dry_run)
+    if bundles and bundles[0].manifest.get("warning"):
+        print(f"[ascend-asr] WARNING ({args.profile}): {bundles[0].manifest['warning']}")
     for bundle in bundles:
         om = bundle.manifest["om"]
         built = f"+ {bundle.name}.om ({bundle.manifest['soc_version']})" if om else "no .om (ATC not run)"

@@ -1,6 +1,8 @@
 """CTC decoding of per-frame (log-)probabilities."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -19,13 +21,16 @@ def greedy_ctc(scores: np.ndarray, length: int | None, blank: int) -> list[int]:
 
 def load_language_model(path: str):
     """kenlm when installed (ARPA or binary), else the pure-Python ARPA reader."""
+    from .errors import ProfileError
     from .language_model import ArpaLM, KenLM
 
+    if not os.path.isfile(path):
+        raise ProfileError(f"{path}: language model not found")
     try:
         import kenlm  # noqa: F401
     except ImportError:
         if not path.endswith(".arpa"):
-            raise
+            raise ProfileError(f"{path}: a binary LM needs kenlm (pip install -e '.[lm]'); or give an .arpa file")
         return ArpaLM(path)
     return KenLM(path)
 

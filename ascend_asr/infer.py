@@ -73,6 +73,8 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     prep = open_prep(prep_dir)
     check_compatible(bundle, prep)
     vocab = bundle.vocabulary
+    if bundle.manifest.get("warning"):
+        print(f"[ascend-asr] WARNING ({bundle.name}): {bundle.manifest['warning']}", file=out)
     scores_spec = bundle.output("log_probs") or bundle.output("probs")
     decode = make_decoder(vocab, scores_spec.role == "probs", options.decoder, options.beam_width, options.lm,
                           options.lm_alpha, options.lm_beta)

@@ -69,6 +69,7 @@ class Profile:
     vocabulary: Vocabulary
     atc: dict = field(default_factory=dict)
     time_stride: int = 1  # output frames = (input frames - 1) // stride + 1, for models without out_lengths
+    warning: str = ""  # printed by convert and infer, e.g. a vocabulary that still needs checking
     source: str = ""
 
     def output_frames(self, frames: int) -> int:
@@ -151,4 +152,5 @@ def profile_from_dict(d: dict, source: str) -> Profile:
     return Profile(name=str(d["name"]), family=str(d["family"]), model_config=str(d.get("model_config", "")),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
                    frontend=dict(d["frontend"]), vocabulary=Vocabulary.from_spec(d["vocabulary"]),
-                   atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)), source=source)
+                   atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)),
+                   warning=str(d.get("warning") or ""), source=source)

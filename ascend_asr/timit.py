@@ -169,7 +169,7 @@ def read_units(path: str) -> list[str]:
 
 def timit_vocabulary(phones: Iterable[str] = PHONES_39) -> Vocabulary:
     """blank (id 0), UNK (id 1), then the phones in the model's order."""
-    return Vocabulary((BLANK, UNK, *phones), 0)
+    return Vocabulary((BLANK, UNK, *phones), 0, separator=" ")
 
 
 def decode_phones(ids, vocabulary: Vocabulary) -> str:

@@ -337,3 +337,11 @@ def test_modelzoo_scripts_take_their_flags_and_score(tmp_path, ds2):
     from ascend_asr.score import score_results
     wer = score_results(str(tmp_path / "r"))["wer"]
     assert f"Average WER {100 * wer:.2f}%" in post.stdout
+
+
+def test_a_torchscript_archive_is_refused_before_its_code_can_run(tmp_path):
+    """torch.load would hand it to torch.jit.load, past the restricted unpickler."""
+    path = str(tmp_path / "scripted.pt")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
+    with pytest.raises(CheckpointError, match="TorchScript"):
+        load_model("deepspeech2", "deepspeech2_small", path)

@@ -13,6 +13,7 @@ import collections
 import os
 import pickle
 import types
+import zipfile
 
 import torch
 
@@ -64,6 +65,13 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
     """torch.load(path) where the pickle may name only TORCH_GLOBALS and `allowed` (dotted name -> object)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: checkpoint not found")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            # torch.load hands TorchScript archives to torch.jit.load, which never sees our unpickler
+            raise CheckpointError(f"{path}: a TorchScript archive, whose code would run on loading; "
+                                  "give the training checkpoint (state_dict) instead")
     table = {**TORCH_GLOBALS, **allowed}
 
     class Unpickler(pickle.Unpickler):
@@ -79,28 +87,33 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
     pickle_module.__dict__.update(UnpicklingError=pickle.UnpicklingError)
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=pickle_module)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError, ValueError, KeyError,
+            zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path}: refused or unreadable ({exc}); only tensors, plain containers and the "
                               "configuration classes of the model's upstream project may appear in it") from exc
 
 
-def plain(obj):
+MAX_DEPTH = 64  # configuration trees are shallow; a deeper (or cyclic) one is not a checkpoint we know
+
+
+def plain(obj, depth: int = 0):
     """Stand-ins turned into plain Python: omegaconf containers and nodes into dicts, lists and values,
     enums into their values, other objects into their state."""
+    if depth > MAX_DEPTH:
+        raise CheckpointError(f"the checkpoint's objects nest deeper than {MAX_DEPTH} levels (or form a cycle)")
     if isinstance(obj, Inert):
-        state = obj.state[0] if isinstance(obj.state, tuple) else obj.state
+        state = obj.state[0] if isinstance(obj.state, tuple) and obj.state else obj.state
         name = obj.pickled_name.rsplit(".", 1)[1]
-        if name in ("DictConfig", "ListConfig"):
-            return plain((state or {}).get("_content"))
-        if name.endswith("Node"):
-            return plain((state or {}).get("_val"))
+        field = "_content" if name in ("DictConfig", "ListConfig") else "_val" if name.endswith("Node") else None
+        if field:
+            return plain(state.get(field) if isinstance(state, dict) else None, depth + 1)
         if obj.args and state is None:  # an enum, rebuilt from its value
-            return plain(obj.args[0])
-        return plain(state)
+            return plain(obj.args[0], depth + 1)
+        return plain(state, depth + 1)
     if isinstance(obj, type) and issubclass(obj, Inert):
         return obj.pickled_name  # a class referenced as a value (e.g. rnn_type=torch.nn.LSTM)
     if isinstance(obj, dict):
-        return {plain(k): plain(v) for k, v in obj.items()}
+        return {plain(k, depth + 1): plain(v, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(plain(v) for v in obj) if not hasattr(obj, "_fields") else obj
+        return type(obj)(plain(v, depth + 1) for v in obj) if not hasattr(obj, "_fields") else obj
     return obj
