@@ -168,6 +168,8 @@ def _search(frames, blank, beam_width, combine, trie):
         scores = np.concatenate([combine(stay_b, stay_nb), ext.ravel()])
         best = np.argsort(-scores, kind="stable")[:beam_width]
         best = best[np.isfinite(scores[best])]
+        if len(best) == 0:  # a frame that gives nothing a finite score: keep the beam as it was
+            continue
         nodes, pb, pnb = _next_beam(best, nodes, stay_b, stay_nb, ext, trie)
     return nodes, pb, pnb
 

@@ -331,3 +331,10 @@ def test_token_level_phone_lm(make_lm, write):
 
     assert decode(0.0) == "sil b ae t sil"
     assert decode(0.5) == "sil b aa t sil"
+
+
+def test_a_frame_without_any_finite_score_keeps_the_beam():
+    """All -inf (e.g. an underflowed frame) must not empty the beam."""
+    log_probs = np.log(np.array([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1]]))
+    broken = np.vstack([log_probs[:2], np.full((1, 3), -np.inf), log_probs[2:]])
+    assert prefix_beam_search(broken, None, 0, 4) == prefix_beam_search(log_probs, None, 0, 4) == [1, 2, 1]
