@@ -17,10 +17,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def perturb_batchnorm(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
-    """Random BN statistics, so that parity tests exercise every term of BN, not the identity."""
+    """Random BN statistics (1d and 2d), so that parity tests exercise every term of BN, not the identity."""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm1d):
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             n = m.num_features
             m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
             m.running_var.copy_(0.5 + torch.rand(n, generator=g))

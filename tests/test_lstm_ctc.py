@@ -40,19 +40,15 @@ from ascend_asr.timit import (
     units_in_order_of_appearance,
 )
 
-from .conftest import CLIPS, REPO
+from .conftest import CLIPS, REPO, perturb_batchnorm
 
 FRAMES = 390  # the profile's frame count (ModelZoo inputs_max_length)
 BLANK = 0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """The frontend and model family, registered as the registry lines will (idempotent if they are)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(frontends.FRONTENDS, KaldiFbankSpliced.name, (KaldiFbankSpliced, KaldiFbankSplicedParams))
-        mp.setitem(models.FAMILIES, "lstm_ctc", (LstmCtc, CONFIGS, load_lstm_ctc_checkpoint))
-        yield
+def test_frontend_and_family_are_registered():
+    assert frontends.FRONTENDS[KaldiFbankSpliced.name] == (KaldiFbankSpliced, KaldiFbankSplicedParams)
+    assert models.FAMILIES["lstm_ctc"] == (LstmCtc, CONFIGS, load_lstm_ctc_checkpoint)
 
 
 def clip(name):
@@ -141,23 +137,10 @@ def test_cmvn_statistics_read_from_kaldi_text_binary_and_numpy(tmp_path, cmvn_st
         frontend(clip("cards-001.wav"))
 
 
-def perturb_batchnorms(model, seed=1):
-    """Random BN statistics (1d and 2d), so that parity exercises every term of BN."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = m.num_features
-            m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-            m.weight.data.copy_(1 + 0.1 * torch.randn(n, generator=g))
-            m.bias.data.copy_(0.1 * torch.randn(n, generator=g))
-    return model
-
-
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)
-    return perturb_batchnorms(LstmCtc(CONFIGS["lstm_ctc_small"]())).train(False)
+    return perturb_batchnorm(LstmCtc(CONFIGS["lstm_ctc_small"]())).train(False)
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,7 @@ class AisBenchSession(Session):
             self._seen[key] = len(values)
 
     def close(self) -> None:
-        session, self._session = getattr(self, "_session", None), None
+        session, self._session = self._session, None
         if session is not None and hasattr(session, "free_resource"):
             session.free_resource()
         # Never InferSession.finalize(): it ends ACL for the whole process.
