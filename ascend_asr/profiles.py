@@ -149,8 +149,11 @@ def profile_from_dict(d: dict, source: str) -> Profile:
         raise ProfileError(f"{source}: frame gears {unaligned} are not multiples of the frontend's pad_align={align}")
     if len(frames) > 100:
         raise ProfileError(f"{source}: {len(frames)} frame gears; ATC --dynamic_dims allows at most 100")
+    frontend = dict(d["frontend"])
+    if frontend.get("cmvn_stats") and not os.path.isabs(frontend["cmvn_stats"]) and os.path.isfile(source):
+        frontend["cmvn_stats"] = os.path.normpath(os.path.join(os.path.dirname(source), frontend["cmvn_stats"]))
     return Profile(name=str(d["name"]), family=str(d["family"]), model_config=str(d.get("model_config", "")),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
-                   frontend=dict(d["frontend"]), vocabulary=Vocabulary.from_spec(d["vocabulary"]),
+                   frontend=frontend, vocabulary=Vocabulary.from_spec(d["vocabulary"]),
                    atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)),
                    warning=str(d.get("warning") or ""), source=source)

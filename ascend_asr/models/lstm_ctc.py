@@ -53,7 +53,12 @@ def lstm_ctc_small() -> LstmCtcConfig:
     return LstmCtcConfig(hidden_size=32, conv_channels=(8, 8))
 
 
-CONFIGS = {"lstm_ctc": lstm_ctc, "lstm_ctc_small": lstm_ctc_small}
+def lstm_ctc_char() -> LstmCtcConfig:
+    """A character-vocabulary variant (blank, UNK, space, a-z, apostrophe): the trained reference."""
+    return LstmCtcConfig(hidden_size=160, num_layers=3, num_classes=30, conv_channels=(16, 16))
+
+
+CONFIGS = {"lstm_ctc": lstm_ctc, "lstm_ctc_small": lstm_ctc_small, "lstm_ctc_char": lstm_ctc_char}
 
 
 def conv_output_size(size: int, stride: int) -> int:
