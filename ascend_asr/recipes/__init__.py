@@ -1,0 +1,1 @@
+"""Recipes: reproducible jobs that make the project's own reference data and models."""
