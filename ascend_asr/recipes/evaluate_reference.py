@@ -1,0 +1,96 @@
+"""Held-out evaluation of a reference model: PyTorch and the exported ONNX model on every test set.
+
+Both read the same preprocessed tensors (prep/); onnxruntime runs through the deployment
+pipeline (bundle, infer), PyTorch one utterance at a time. Writes `<profile>.evaluation.json` and the
+model card `<profile>.md` beside the checkpoint.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+
+import torch
+
+from ..bundle import convert
+from ..datasets import read_manifest
+from ..decoding import greedy_ctc
+from ..export import export_onnx
+from ..infer import InferOptions, infer
+from ..metrics import percent, score
+from ..models import load_model
+from ..prep import open_prep
+from ..preprocess import preprocess
+from ..tensor_files import read_jsonl
+from .families import FAMILIES
+from .model_card import write_model_card
+from .ngram_lm import write_bigram_arpa
+from .reference_data import TEST_SETS
+
+LM_SUFFIX = "words_bigram.arpa"  # of the training transcripts, in the profile's alphabet
+BEAM_WIDTH = 10
+
+
+def torch_transcripts(model, family, profile, prep_dir: str) -> dict[str, str]:
+    """{utterance id: greedy transcript} from PyTorch on the prep/ tensors, one utterance per batch."""
+    prep = open_prep(prep_dir)
+    names = [spec.name for spec in profile.inputs]
+    hyps = {}
+    with torch.no_grad():
+        for row in prep.rows:
+            tensors = prep.load(row)
+            log_probs, lens = family.outputs(model, [torch.from_numpy(tensors[n]) for n in names])
+            ids = greedy_ctc(log_probs[:, 0].numpy(), int(lens[0]), profile.vocabulary.blank)
+            hyps[row["id"]] = profile.vocabulary.decode(ids)
+    return hyps
+
+
+def evaluate(family_name: str, checkpoint: str, profile, manifests: dict, work_dir: str, lm: str | None = None,
+             log=print) -> dict:
+    """Scores per held-out set: greedy (and, given `lm`, beam search with it) on onnxruntime, PyTorch beside."""
+    family = FAMILIES[family_name]
+    shutil.rmtree(work_dir, ignore_errors=True)  # a fresh evaluation, never resumed from another model's results
+    model = load_model(profile.family, profile.model_config, checkpoint)  # the upstream-format loader
+    onnx_path = export_onnx(model, os.path.join(work_dir, f"{profile.name}.onnx"))
+    bundle = convert(profile, onnx_path, os.path.join(work_dir, "bundles"), batch_sizes=[max(profile.batch_sizes)],
+                     build_om=False)[0]
+    results = {}
+    for name in TEST_SETS:
+        prep_dir, out_dir = os.path.join(work_dir, "prep", name), os.path.join(work_dir, "results", name)
+        preprocess(manifests[name], prep_dir, profile, progress=False)
+        start = time.perf_counter()
+        summary = infer(bundle.om_path, prep_dir, out_dir, InferOptions(backend="onnxruntime", progress=False),
+                        out=io.StringIO())
+        ort = {r["id"]: (r["ref"], r["hyp"]) for r in read_jsonl(os.path.join(out_dir, "hyps.jsonl"))}
+        lm_summary = infer(bundle.om_path, prep_dir, out_dir + "_beam_lm",
+                           InferOptions(backend="onnxruntime", decoder="beam", beam_width=BEAM_WIDTH, lm=lm,
+                                        progress=False), out=io.StringIO()) if lm else None
+        pt = torch_transcripts(model, family, profile, prep_dir)
+        differing = sorted(i for i in ort if pt.get(i) != ort[i][1])
+        pt_score = score((ort[i][0], pt[i]) for i in ort)
+        results[name] = {"utterances": len(ort), "wer": summary["wer"], "cer": summary["cer"],
+                         "pytorch_wer": pt_score.wer, "pytorch_cer": pt_score.cer,
+                         "transcripts_differing": len(differing), "differing_ids": differing[:20],
+                         **({"wer_beam_lm": lm_summary["wer"], "cer_beam_lm": lm_summary["cer"]} if lm_summary else {}),
+                         "rtf_onnxruntime": summary["rtf"], "seconds": time.perf_counter() - start,
+                         "examples": [{"id": i, "ref": r, "hyp": h} for i, (r, h) in list(ort.items())[:3]]}
+        log(f"[recipe] {name}: WER {percent(summary['wer'])} CER {percent(summary['cer'])} "
+            + (f"; beam+LM WER {percent(lm_summary['wer'])} CER {percent(lm_summary['cer'])}" if lm_summary else "")
+            + f" ({len(ort)} utterances; PyTorch and onnxruntime differ on {len(differing)})")
+    return results
+
+
+def evaluate_and_write_card(family_name: str, checkpoint: str, profile, manifests: dict, args, log=print) -> dict:
+    work_dir = os.path.join(args.work_dir, "evaluation", profile.name)
+    out_dir = os.path.dirname(checkpoint)
+    lm = write_bigram_arpa([profile.vocabulary.normalize(e.text) for e in read_manifest(manifests["train"])],
+                           os.path.join(out_dir, f"{profile.name}_{LM_SUFFIX}"))
+    results = evaluate(family_name, checkpoint, profile, manifests, work_dir, lm=lm, log=log)
+    with open(os.path.join(out_dir, f"{profile.name}.evaluation.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(out_dir, f"{profile.name}.training.json"), encoding="utf-8") as f:
+        training = json.load(f)
+    write_model_card(os.path.join(out_dir, f"{profile.name}.md"), profile, checkpoint, training, results)
+    return results
