@@ -20,7 +20,7 @@ setup(
     version="0.1.0",
     description="Speech-recognition models from checkpoint to Ascend OM: preprocess, convert, infer, score",
     packages=find_packages(include=["ascend_asr", "ascend_asr.*"]),
-    package_data={"ascend_asr": ["assets/speech/*", "assets/speech/*/*", "assets/speech/*/*/*/*/*"]},
+    package_data={"ascend_asr": ["assets/models/*", "assets/speech/*", "assets/speech/*/*", "assets/speech/*/*/*/*/*"]},
     python_requires=">=3.9",
     install_requires=BASE,
     extras_require={

@@ -1,9 +1,10 @@
 """The main job on bundled data: checkpoint -> ONNX -> bundle -> prep/ -> results/ -> WER.
 
-    python -m ascend_asr.demo [--work-dir demo_out] [--checkpoint ckpt.pt]
+    python -m ascend_asr.demo [--profile jasper_small|deepspeech2_small|lstm_ctc_char] [--checkpoint ckpt]
 
-Without --checkpoint it uses a seeded random small Jasper and says so: the pipeline, the
-artifacts and the timings are real; the transcripts are not (trained weights come later).
+By default it runs the shipped trained reference model of the profile (ascend_asr/assets/models) on
+bundled held-out audio: FSDD digits of a speaker no model was trained on, and synthesized sentences
+no model heard. A profile without a shipped model gets seeded random weights, and says so.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from .infer import InferOptions, infer, print_summary
 from .models import build_model, load_model
 from .preprocess import preprocess
 from .profiles import load_profile
+from .reference_models import reference_checkpoint
 from .tensor_files import read_jsonl
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "speech")
-DEMO_MANIFEST = os.path.join(ASSETS, "manifest.tsv")
+DEMO_MANIFEST = os.path.join(ASSETS, "heldout", "manifest.tsv")
 DEMO_PROFILE = "jasper_small"
 
 
@@ -41,6 +43,11 @@ def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = D
     start = time.perf_counter()
     profile = load_profile(profile_name)
     os.makedirs(work_dir, exist_ok=True)
+    if checkpoint is None:
+        checkpoint = reference_checkpoint(profile.name)
+        if checkpoint is not None:
+            print(f"[ascend-asr] trained reference model: {checkpoint} (model card: "
+                  f"{os.path.join(os.path.dirname(checkpoint), profile.name + '.md')})", file=out)
     if checkpoint is None:
         checkpoint = os.path.join(work_dir, f"{profile.name}_random_seed{seed}.pt")
         save_random_checkpoint(profile, checkpoint, seed)
@@ -66,7 +73,8 @@ def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = D
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ascend_asr.demo", description=__doc__.splitlines()[0])
     p.add_argument("--work-dir", default="demo_out")
-    p.add_argument("--checkpoint", help="NVIDIA Jasper checkpoint for the profile's config")
+    p.add_argument("--checkpoint", help="a checkpoint of the profile's config, in its family's upstream format "
+                                        "(default: the shipped reference model)")
     p.add_argument("--profile", default=DEMO_PROFILE)
     p.add_argument("--manifest", default=DEMO_MANIFEST)
     p.add_argument("--batch-size", type=int, default=1)

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from ascend_asr.bundle import convert
-from ascend_asr.demo import DEMO_MANIFEST, save_random_checkpoint
+from ascend_asr.demo import ASSETS, save_random_checkpoint
 from ascend_asr.export import export_onnx
 from ascend_asr.models import build_model, load_model
 from ascend_asr.preprocess import preprocess
 from ascend_asr.profiles import load_profile
 
-ASSETS = os.path.join(os.path.dirname(DEMO_MANIFEST))
+CLIPS_MANIFEST = os.path.join(ASSETS, "manifest.tsv")  # eight real recordings (LibriSpeech, CMU, FSDD)
 CLIPS = os.path.join(ASSETS, "clips")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,8 +65,8 @@ def small_bundles(tmp_path_factory, small_profile, small_onnx):
 @pytest.fixture(scope="session")
 def demo_prep(tmp_path_factory, small_profile):
     out = str(tmp_path_factory.mktemp("prep") / "prep")
-    preprocess(DEMO_MANIFEST, out, small_profile, progress=False)
+    preprocess(CLIPS_MANIFEST, out, small_profile, progress=False)
     return out
 
 
-__all__ = ["ASSETS", "CLIPS", "REPO", "perturb_batchnorm", "save_random_checkpoint"]
+__all__ = ["ASSETS", "CLIPS", "CLIPS_MANIFEST", "REPO", "perturb_batchnorm", "save_random_checkpoint"]

@@ -22,7 +22,7 @@ from ascend_asr.profiles import load_profile
 from ascend_asr.spectrogram import DeepSpeechSpectrogram
 from ascend_asr.text import normalize_transcript
 
-from .conftest import CLIPS, perturb_batchnorm
+from .conftest import CLIPS, CLIPS_MANIFEST, perturb_batchnorm
 
 REAL_CLIPS = ("goforward.wav", "3_jackson_0.wav", "cards-001.wav", "tidigits-2934z.wav")
 
@@ -261,7 +261,6 @@ def test_an4_manifest_and_upper_case_transcripts(tmp_path):
 def test_pipeline_runs_on_the_npu_doubles_like_onnxruntime(monkeypatch, tmp_path, ds2):
     """export -> convert (fake ATC) -> preprocess -> infer on pyACL (async, gears) == onnxruntime."""
     from ascend_asr.bundle import convert
-    from ascend_asr.demo import DEMO_MANIFEST
     from ascend_asr.infer import InferOptions, infer
     from ascend_asr.preprocess import preprocess
     from ascend_asr.tensor_files import read_jsonl
@@ -271,7 +270,7 @@ def test_pipeline_runs_on_the_npu_doubles_like_onnxruntime(monkeypatch, tmp_path
     profile = load_profile("deepspeech2_small")
     onnx_path = export_onnx(ds2, str(tmp_path / "ds2.onnx"))
     prep = str(tmp_path / "prep")
-    preprocess(DEMO_MANIFEST, prep, profile, progress=False)
+    preprocess(CLIPS_MANIFEST, prep, profile, progress=False)
     control.activate(monkeypatch)
     try:
         bundle = convert(profile, onnx_path, str(tmp_path / "bundles"), batch_sizes=[4], build_om=True)[0]

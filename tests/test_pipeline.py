@@ -12,14 +12,14 @@ import soundfile as sf
 import torch
 
 from ascend_asr.decoding import greedy_ctc
-from ascend_asr.demo import DEMO_MANIFEST, run_demo
+from ascend_asr.demo import run_demo
 from ascend_asr.infer import InferOptions, infer
 from ascend_asr.prep import open_prep
 from ascend_asr.preprocess import preprocess
 from ascend_asr.score import score_results
 from ascend_asr.tensor_files import parse_info_line, read_jsonl
 
-from .conftest import CLIPS, REPO
+from .conftest import CLIPS, CLIPS_MANIFEST, REPO
 
 
 def run_infer(bundle, prep, out, **kw):
@@ -141,7 +141,7 @@ def test_resampling_and_mixing_can_be_refused(tmp_path, small_profile, capsys):
 
 def test_wrong_size_bin_fails_that_utterance_only(tmp_path, small_profile, small_bundles, capsys):
     prep = str(tmp_path / "prep")
-    preprocess(DEMO_MANIFEST, prep, small_profile, progress=False)
+    preprocess(CLIPS_MANIFEST, prep, small_profile, progress=False)
     victim = os.path.join(prep, "feats", "000000000002.bin")
     with open(victim, "r+b") as f:
         f.truncate(1000)
@@ -153,19 +153,19 @@ def test_wrong_size_bin_fails_that_utterance_only(tmp_path, small_profile, small
 
 def test_preprocess_resume_skips_finished_and_refuses_another_profile(tmp_path, small_profile):
     prep = str(tmp_path / "prep")
-    first = preprocess(DEMO_MANIFEST, prep, small_profile, progress=False, limit=3)
-    second = preprocess(DEMO_MANIFEST, prep, small_profile, progress=False)
+    first = preprocess(CLIPS_MANIFEST, prep, small_profile, progress=False, limit=3)
+    second = preprocess(CLIPS_MANIFEST, prep, small_profile, progress=False)
     assert (first.written, second.written, second.resumed) == (3, 5, 3)
     assert len(open_prep(prep).rows) == 8
     with pytest.raises(Exception, match="another profile"):
-        preprocess(DEMO_MANIFEST, prep, "jasper", progress=False)
+        preprocess(CLIPS_MANIFEST, prep, "jasper", progress=False)
 
 
 def test_modelzoo_scripts_round_trip_through_ais_bench_file_names(tmp_path, small_bundles):
     """jasper_preprocess.py -> (ais_bench-named outputs) -> jasper_postprocess.py gives our WER."""
     prep = tmp_path / "prep"
     subprocess.run([sys.executable, os.path.join(REPO, "preprocess", "jasper_preprocess.py"),
-                    "--val_manifests", DEMO_MANIFEST, "--model_config", "jasper_small",
+                    "--val_manifests", CLIPS_MANIFEST, "--model_config", "jasper_small",
                     "--save_bin_0", str(tmp_path / "prep_data_0"), "--save_bin_1", str(tmp_path / "prep_data_1"),
                     "--json_file", str(tmp_path / "agg_txts.json"), "--prep_dir", str(prep)], check=True)
     assert len(os.listdir(tmp_path / "prep_data_0")) == 8 and len(os.listdir(tmp_path / "prep_data_1")) == 8
@@ -182,9 +182,11 @@ def test_demo_main_command_prints_wer_rtf_backend_and_fallback(tmp_path):
     console = io.StringIO()
     run_demo(str(tmp_path / "demo"), progress=False, out=console)
     text = console.getvalue()
-    for needle in ("WER ", "CER ", "RTF ", "backend=onnxruntime-cpu", "fallback=true", "random weights"):
+    for needle in ("WER ", "CER ", "RTF ", "backend=onnxruntime-cpu", "fallback=true", "trained reference model"):
         assert needle in text
-    assert text.count("REF:") == 8
+    assert text.count("REF:") == text.count("HYP:") == 9
+    summary = json.load(open(tmp_path / "demo" / "results" / "summary.json"))
+    assert summary["cer"] <= 0.10  # the trained model recognizes the held-out clips
 
 
 def test_log_probs_do_not_depend_on_batch_size(small_bundles, demo_prep, tmp_path):
@@ -198,7 +200,7 @@ def test_log_probs_do_not_depend_on_batch_size(small_bundles, demo_prep, tmp_pat
 
 def test_resuming_with_another_dataset_or_model_is_refused(tmp_path, small_profile, small_bundles, small_onnx):
     prep = str(tmp_path / "prep")
-    preprocess(DEMO_MANIFEST, prep, small_profile, progress=False, limit=2)
+    preprocess(CLIPS_MANIFEST, prep, small_profile, progress=False, limit=2)
     other = tmp_path / "other.tsv"
     other.write_text(f"path\ttext\n{os.path.join(CLIPS, 'cards-001.wav')}\tten of clubs\n")
     with pytest.raises(Exception, match="new --output"):
@@ -230,7 +232,7 @@ def test_modelzoo_preprocess_joins_several_manifests_and_postprocess_pairs_by_st
     librispeech = os.path.join(os.path.dirname(CLIPS), "LibriSpeech")
     prep = tmp_path / "prep"
     subprocess.run([sys.executable, os.path.join(REPO, "preprocess", "jasper_preprocess.py"),
-                    "--val_manifests", DEMO_MANIFEST, librispeech, "--model_config", "jasper_small",
+                    "--val_manifests", CLIPS_MANIFEST, librispeech, "--model_config", "jasper_small",
                     "--save_bin_0", str(tmp_path / "d0"), "--save_bin_1", str(tmp_path / "d1"),
                     "--json_file", str(tmp_path / "agg.json"), "--prep_dir", str(prep)], check=True)
     assert len(os.listdir(tmp_path / "d0")) == 10
