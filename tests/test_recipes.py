@@ -107,7 +107,7 @@ def test_recipe_runs_end_to_end_on_a_tiny_set(family, fsdd_dir, tmp_path):
     from ascend_asr.recipes.train_reference import build_parser, run
 
     args = build_parser().parse_args(["--family", family, "--fsdd", fsdd_dir, "--work-dir", str(tmp_path / "work"),
-                                      "--output", str(tmp_path / "out"), "--epochs", "1", "--max-steps", "2"])
+                                      "--output", str(tmp_path / "out"), "--epochs", "3", "--max-steps", "2"])
     tiny = DataSettings(train_sentences=3, train_digit_strings=1, test_sentences_seen_voices=2,
                         test_sentences_unseen_voices=1, digit_speed_factors=(1.1,))
     report = run(args, tiny, log=lambda message: None)

@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from ..batching import assemble, pick_frames
 from ..bundle import convert
 from ..datasets import read_manifest
 from ..decoding import greedy_ctc
@@ -33,17 +34,21 @@ LM_SUFFIX = "words_bigram.arpa"  # of the training transcripts, in the profile's
 BEAM_WIDTH = 10
 
 
-def torch_transcripts(model, family, profile, prep_dir: str) -> dict[str, str]:
-    """{utterance id: greedy transcript} from PyTorch on the prep/ tensors, one utterance per batch."""
+def torch_transcripts(model, family, profile, prep_dir: str, bundle) -> dict[str, str]:
+    """{utterance id: greedy transcript} from PyTorch on exactly the batches `infer` feeds the bundle:
+    the same utterances together, padded to the same gear (models without length masks see the padding)."""
     prep = open_prep(prep_dir)
     names = [spec.name for spec in profile.inputs]
     hyps = {}
     with torch.no_grad():
-        for row in prep.rows:
-            tensors = prep.load(row)
-            log_probs, lens = family.outputs(model, [torch.from_numpy(tensors[n]) for n in names])
-            ids = greedy_ctc(log_probs[:, 0].numpy(), int(lens[0]), profile.vocabulary.blank)
-            hyps[row["id"]] = profile.vocabulary.decode(ids)
+        for start in range(0, len(prep.rows), bundle.batch_size):
+            rows = prep.rows[start:start + bundle.batch_size]
+            frames = pick_frames(max(r["padded_frames"] for r in rows), bundle.frames, bundle.batch_size)
+            feeds = assemble([prep.load(r) for r in rows], bundle.inputs, bundle.batch_size, frames)
+            log_probs, lens = family.outputs(model, [torch.from_numpy(feeds[n]) for n in names])
+            for i, r in enumerate(rows):
+                ids = greedy_ctc(log_probs[:, i].numpy(), int(lens[i]), profile.vocabulary.blank)
+                hyps[r["id"]] = profile.vocabulary.decode(ids)
     return hyps
 
 
@@ -67,7 +72,7 @@ def evaluate(family_name: str, checkpoint: str, profile, manifests: dict, work_d
         lm_summary = infer(bundle.om_path, prep_dir, out_dir + "_beam_lm",
                            InferOptions(backend="onnxruntime", decoder="beam", beam_width=BEAM_WIDTH, lm=lm,
                                         progress=False), out=io.StringIO()) if lm else None
-        pt = torch_transcripts(model, family, profile, prep_dir)
+        pt = torch_transcripts(model, family, profile, prep_dir, bundle)
         differing = sorted(i for i in ort if pt.get(i) != ort[i][1])
         pt_score = score((ort[i][0], pt[i]) for i in ort)
         results[name] = {"utterances": len(ort), "wer": summary["wer"], "cer": summary["cer"],
