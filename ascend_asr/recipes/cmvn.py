@@ -8,11 +8,12 @@ import numpy as np
 
 from ..audio import load_audio
 from ..frontends import build_frontend, frontend_spec
+from .features import worker_frontend
 
 
 def _stats(args):
     spec, path = args
-    frontend = build_frontend(spec)
+    frontend = worker_frontend(spec)
     fbank = frontend.fbank(load_audio(path, frontend.params.sample_rate)).astype(np.float64)
     return fbank.sum(axis=0), (fbank ** 2).sum(axis=0), len(fbank)
 

@@ -1,6 +1,7 @@
 """Training features, computed by the profile's own frontend (the code preprocessing runs), cached."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -15,9 +16,19 @@ from ..frontends import build_frontend, frontend_spec
 from ..profiles import Profile
 
 
+@functools.lru_cache(maxsize=4)
+def _worker_frontend(spec_json: str):
+    """One frontend per worker process and spec (mel basis, CMVN statistics built once, not per clip)."""
+    return build_frontend(json.loads(spec_json))
+
+
+def worker_frontend(spec: dict):
+    return _worker_frontend(json.dumps(spec, sort_keys=True))
+
+
 def _features(args):
     spec, path = args
-    frontend = build_frontend(spec)
+    frontend = worker_frontend(spec)
     samples = frontend.prepare_samples(load_audio(path, frontend.params.sample_rate))
     feats, valid = frontend(samples)
     return feats[:, :valid].astype(np.float16)

@@ -17,12 +17,11 @@ import os
 import sys
 
 import torch
-import yaml
 
 from ..datasets import read_manifest
 from ..errors import AscendAsrError
 from ..models import build_model
-from ..profiles import load_profile, profile_from_dict
+from ..profiles import load_profile
 from .cmvn import write_cmvn_stats
 from .families import FAMILIES
 from .features import manifest_features
@@ -43,10 +42,7 @@ def family_profile(family, output: str, manifests: dict, threads: int, log):
     paths = [e.audio_path for e in read_manifest(manifests["train"])]
     log(f"[recipe] global CMVN statistics of {len(paths)} training utterances -> {target}")
     write_cmvn_stats(paths, profile.frontend, target, workers=threads)
-    with open(profile.source, encoding="utf-8") as f:
-        spec = yaml.safe_load(f)
-    spec["frontend"]["cmvn_stats"] = os.path.abspath(target)
-    return profile_from_dict(spec, profile.source)
+    return dataclasses.replace(profile, frontend=dict(profile.frontend, cmvn_stats=os.path.abspath(target)))
 
 
 def say(message: str) -> None:
