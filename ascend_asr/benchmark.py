@@ -102,7 +102,7 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
     from .demo import DEMO_MANIFEST, DEMO_PROFILE, save_random_checkpoint
     from .export import export_onnx
     from .frontends import build_frontend
-    from .models import load_model
+    from .families import load_model
     from .prep import utterance_tensors
     from .profiles import load_profile
 
@@ -112,7 +112,7 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as quiet:
         checkpoint = os.path.join(tmp, "model.pt")
         save_random_checkpoint(profile, checkpoint, seed=0)
-        onnx_path = export_onnx(load_model(profile.family, profile.model_config, checkpoint),
+        onnx_path = export_onnx(load_model(profile, checkpoint),
                                 os.path.join(tmp, "model.onnx"))
         bundle = convert(profile, onnx_path, os.path.join(tmp, "bundles"), batch_sizes=[batch_size], out=quiet)[0]
         scores_spec, lengths_spec = bundle.output("log_probs"), bundle.output("out_lengths")

@@ -7,7 +7,8 @@ import sys
 from .errors import AscendAsrError
 
 COMMANDS = {
-    "export": ("ascend_asr.export_cli", "checkpoint -> ONNX"),
+    "export": ("ascend_asr.export_cli", "upstream checkpoint (+ its config) -> ONNX"),
+    "profile": ("ascend_asr.profile_cli", "a deployment profile from upstream config/checkpoint files"),
     "convert": ("ascend_asr.convert", "ONNX + profile -> bundles (NAME.onnx + NAME.json [+ NAME.om])"),
     "preprocess": ("ascend_asr.preprocess", "dataset manifest -> prep/ (.bin per input, info, meta)"),
     "infer": ("ascend_asr.infer", "bundle + prep/ -> results/ (hyps.jsonl, summary.json)"),

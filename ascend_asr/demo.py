@@ -18,10 +18,9 @@ import torch
 from .bundle import convert
 from .export import export_onnx
 from .infer import InferOptions, infer, print_summary
-from .models import build_model, load_model
+from .families import build_model, load_model, reference_checkpoint
 from .preprocess import preprocess
 from .profiles import load_profile
-from .reference_models import reference_checkpoint
 from .tensor_files import read_jsonl
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "speech")
@@ -32,7 +31,7 @@ DEMO_PROFILE = "jasper_small"
 def save_random_checkpoint(profile, path: str, seed: int) -> None:
     """A seeded random model saved in NVIDIA's checkpoint format, so the real loader reads it."""
     torch.manual_seed(seed)
-    model = build_model(profile.family, profile.model_config)
+    model = build_model(profile)
     state = model.state_dict()
     torch.save({"epoch": 0, "state_dict": state, "ema_state_dict": state}, path)
 
@@ -53,7 +52,7 @@ def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = D
         save_random_checkpoint(profile, checkpoint, seed)
         print(f"[ascend-asr] NOTE: no trained checkpoint given; using seeded random weights ({checkpoint}). "
               "Transcripts are noise and WER is ~100% until trained weights are supplied.", file=out)
-    model = load_model(profile.family, profile.model_config, checkpoint)
+    model = load_model(profile, checkpoint)
     onnx_path = export_onnx(model, os.path.join(work_dir, f"{profile.name}.onnx"))
     bundle = convert(profile, onnx_path, os.path.join(work_dir, "bundles"), batch_sizes=[batch_size])[0]
     prep_dir = os.path.join(work_dir, "prep")

@@ -1,37 +1,61 @@
-"""`ascend-asr export`: checkpoint -> ONNX, with the profile's model family and config."""
+"""`ascend-asr export`: an upstream checkpoint -> ONNX, the model built exactly as its upstream files describe it.
+
+    ascend-asr export --family jasper --config jasper10x5dr_speedp-online_speca.yaml --checkpoint ckpt.pt --output m.onnx
+    ascend-asr export --family deepspeech2 --checkpoint an4_pretrained_v3.ckpt --output m.onnx   # hyper_parameters
+    ascend-asr export --family lstm_ctc --config conf/ctc_config.yaml --checkpoint ctc_best.pth --output m.onnx
+    ascend-asr export --profile jasper_small --checkpoint jasper_small.pt --output m.onnx       # the profile's config
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
-import torch
-
-from .export import OPSET, export_onnx
-from .models import build_model, load_model
+from .families import family_names, get_family, model_config_for
 from .profiles import load_profile
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="ascend-asr export", description=__doc__.splitlines()[0])
-    p.add_argument("--profile", required=True, help="profile name or YAML path (gives family and config)")
-    p.add_argument("--checkpoint", help="upstream checkpoint (.pt); required unless --random-init")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ascend-asr export", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--family", choices=family_names(), help="model family (the config comes from its files)")
+    source.add_argument("--profile", help="profile name or YAML path (gives family and model config)")
+    p.add_argument("--config", help="the family's upstream config file (NVIDIA's Jasper YAML, ModelZoo's "
+                                    "ctc_config.yaml); overrides the profile's model config")
+    p.add_argument("--model-config", help="a preset of the family instead of --config (e.g. jasper10x5dr)")
+    p.add_argument("--checkpoint", help="upstream checkpoint; required unless --random-init")
     p.add_argument("--random-init", action="store_true", help="seeded random weights (smoke tests only)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-ema", action="store_true", help="load 'state_dict' even if 'ema_state_dict' exists")
-    p.add_argument("--opset", type=int, default=OPSET)
+    p.add_argument("--no-ema", action="store_true", help="Jasper: load 'state_dict' even if 'ema_state_dict' exists")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's, 13)")
     p.add_argument("--output", required=True, help="ONNX file to write")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
-    profile = load_profile(args.profile)
+    if not args.checkpoint and not args.random_init:
+        p.error("give --checkpoint, or --random-init for a smoke test")
+    profile = load_profile(args.profile) if args.profile else None
+    family = get_family(profile.family if profile else args.family)
+    config = model_config_for(family, profile, args.config, None if args.random_init else args.checkpoint,
+                              args.model_config)
+    import torch  # the export extra: imported only once the inputs are known to be good
+
+    from .export import OPSET, export_onnx
+
     if args.random_init:
         torch.manual_seed(args.seed)
-        model = build_model(profile.family, profile.model_config)
+        model = family.build(config)
         print("[ascend-asr] WARNING: random weights: the exported model recognizes nothing")
-    elif args.checkpoint:
-        model = load_model(profile.family, profile.model_config, args.checkpoint)
     else:
-        p.error("give --checkpoint, or --random-init for a smoke test")
-    export_onnx(model, args.output, opset=args.opset)
-    print(f"[ascend-asr] exported {profile.family}/{profile.model_config} -> {args.output} (opset {args.opset})")
+        model = family.load(args.checkpoint, config, use_ema=not args.no_ema)
+    opset = args.opset or OPSET
+    export_onnx(model, args.output, opset=opset)
+    parameters = sum(t.numel() for t in model.parameters())
+    print(f"[ascend-asr] exported {family.name} ({parameters / 1e6:.2f} M parameters) -> {args.output} "
+          f"(opset {opset})")
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import onnx
 import yaml
 
 from .errors import ProfileError
@@ -17,10 +16,8 @@ INPUT_ROLES = ("features", "lengths")
 OUTPUT_ROLES = ("log_probs", "probs", "out_lengths")
 PROFILE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "atc_profiles")
 
-_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
-                onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64",
-                onnx.TensorProto.DOUBLE: "float64", onnx.TensorProto.INT8: "int8",
-                onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.BOOL: "bool"}
+# onnx.TensorProto element types (the numbers are ONNX's); onnx itself is needed only to convert
+_ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 11: "float64", 3: "int8", 2: "uint8", 9: "bool"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class TensorSpec:
 class Profile:
     name: str
     family: str
-    model_config: str
+    model_config: object  # a preset name of the family, or the config as a mapping (from upstream files)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     batch_sizes: tuple[int, ...]
@@ -88,7 +85,7 @@ class Profile:
                 "frontend": dict(self.frontend), "vocabulary": self.vocabulary.to_spec(), "atc": dict(self.atc),
                 "time_stride": self.time_stride}
 
-    def validate_onnx(self, model: onnx.ModelProto, onnx_path: str) -> None:
+    def validate_onnx(self, model, onnx_path: str) -> None:
         """Every profile input and output exists in the graph with the same rank and dtype."""
         graph_inputs = {v.name: v for v in model.graph.input}
         graph_outputs = {v.name: v for v in model.graph.output}
@@ -129,10 +126,14 @@ def load_profile(name_or_path: str) -> Profile:
 
 
 def profile_from_dict(d: dict, source: str) -> Profile:
-    required = ("name", "family", "inputs", "outputs", "batch_sizes", "frames", "frontend", "vocabulary")
-    missing = [k for k in required if k not in (d or {})]
+    if not isinstance(d, dict):
+        raise ProfileError(f"{source}: a profile is a YAML mapping; found {type(d).__name__}")
+    required = ("name", "family", "batch_sizes", "frames", "frontend", "vocabulary")
+    missing = [k for k in required if k not in d]
     if missing:
         raise ProfileError(f"{source}: missing keys {missing}")
+    if "inputs" not in d or "outputs" not in d or "time_stride" not in d:
+        d = {**family_io(d, source), **d}
     inputs = tuple(TensorSpec.from_dict(t, source, INPUT_ROLES) for t in d["inputs"])
     outputs = tuple(TensorSpec.from_dict(t, source, OUTPUT_ROLES) for t in d["outputs"])
     if sorted(t.role for t in inputs) != sorted(INPUT_ROLES):
@@ -152,8 +153,22 @@ def profile_from_dict(d: dict, source: str) -> Profile:
     frontend = dict(d["frontend"])
     if frontend.get("cmvn_stats") and not os.path.isabs(frontend["cmvn_stats"]) and os.path.isfile(source):
         frontend["cmvn_stats"] = os.path.normpath(os.path.join(os.path.dirname(source), frontend["cmvn_stats"]))
-    return Profile(name=str(d["name"]), family=str(d["family"]), model_config=str(d.get("model_config", "")),
+    model_config = d.get("model_config", "")
+    return Profile(name=str(d["name"]), family=str(d["family"]),
+                   model_config=dict(model_config) if isinstance(model_config, dict) else str(model_config),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
                    frontend=frontend, vocabulary=Vocabulary.from_spec(d["vocabulary"]),
                    atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)),
                    warning=str(d.get("warning") or ""), source=source)
+
+
+def family_io(d: dict, source: str) -> dict:
+    """inputs, outputs and time_stride as the profile's family declares them, for the profile's frontend
+    (feature size) and vocabulary (classes): a profile need not repeat them."""
+    from .families import get_family
+    from .frontends import build_frontend
+
+    io = get_family(str(d["family"])).io_spec(build_frontend(d["frontend"]).feature_size,
+                                               Vocabulary.from_spec(d["vocabulary"]).size)
+    return {"inputs": [dict(t) for t in io.inputs], "outputs": [dict(t) for t in io.outputs],
+            "time_stride": io.time_stride}

@@ -7,7 +7,7 @@ import torch
 from ascend_asr.bundle import convert
 from ascend_asr.demo import ASSETS, save_random_checkpoint
 from ascend_asr.export import export_onnx
-from ascend_asr.models import build_model, load_model
+from ascend_asr.families import build_model, load_model
 from ascend_asr.preprocess import preprocess
 from ascend_asr.profiles import load_profile
 
@@ -39,7 +39,7 @@ def small_checkpoint(tmp_path_factory, small_profile):
     """A seeded small Jasper with random BN statistics, saved in NVIDIA's checkpoint format."""
     path = str(tmp_path_factory.mktemp("ckpt") / "jasper_small.pt")
     torch.manual_seed(0)
-    model = perturb_batchnorm(build_model(small_profile.family, small_profile.model_config))
+    model = perturb_batchnorm(build_model(small_profile))
     state = model.state_dict()
     torch.save({"epoch": 1, "state_dict": state, "ema_state_dict": state}, path)
     return path
@@ -47,7 +47,7 @@ def small_checkpoint(tmp_path_factory, small_profile):
 
 @pytest.fixture(scope="session")
 def small_model(small_profile, small_checkpoint):
-    return load_model(small_profile.family, small_profile.model_config, small_checkpoint)
+    return load_model(small_profile, small_checkpoint)
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,13 @@ from ascend_asr.datasets import Utterance, read_manifest
 from ascend_asr.decoding import greedy_ctc
 from ascend_asr.errors import CheckpointError
 from ascend_asr.export import export_onnx
-from ascend_asr.models import build_model, load_model
-from ascend_asr.models.deepspeech2 import output_lengths
+from ascend_asr.families import get_family
+from ascend_asr.families.deepspeech2.model import output_lengths
 from ascend_asr.profiles import load_profile
 from ascend_asr.spectrogram import DeepSpeechSpectrogram
 from ascend_asr.text import normalize_transcript
+
+DS2 = get_family("deepspeech2")
 
 from .conftest import CLIPS, CLIPS_MANIFEST, perturb_batchnorm
 
@@ -78,7 +80,7 @@ class UpstreamDeepSpeech(torch.nn.Module):
 @pytest.fixture(scope="module")
 def ds2():
     torch.manual_seed(0)
-    return perturb_batchnorm(build_model("deepspeech2", "deepspeech2_small"))
+    return perturb_batchnorm(DS2.build(DS2.preset("deepspeech2_small")))
 
 
 def spect_batch(lengths, frames):
@@ -203,11 +205,11 @@ def test_lightning_checkpoint_loads_without_omegaconf_hydra_or_deepspeech_pytorc
     with pytest.MonkeyPatch.context() as mp:
         lightning_checkpoint(mp, path, ds2.state_dict(), labels)
     assert "omegaconf" not in sys.modules and "deepspeech_pytorch" not in sys.modules
-    model = load_model("deepspeech2", "deepspeech2_small", path)
+    model = DS2.load(path, DS2.preset("deepspeech2_small"))
     x, lengths = spect_batch([300, 120], 300)
     with torch.no_grad():
         torch.testing.assert_close(model(x, lengths), ds2(x, lengths))
-    from ascend_asr.models.deepspeech_checkpoint import read_lightning_checkpoint
+    from ascend_asr.families.deepspeech2.lightning import read_lightning_checkpoint
     hparams = read_lightning_checkpoint(path)["hyper_parameters"]
     assert hparams["labels"] == list(labels)
     assert hparams["model_cfg"] == {"rnn_type": "lstm", "hidden_size": 64, "hidden_layers": 2}
@@ -224,7 +226,7 @@ def test_a_checkpoint_naming_any_other_global_is_refused(tmp_path):
     path = str(tmp_path / "evil.ckpt")
     torch.save({"state_dict": {}, "hyper_parameters": Exploit()}, path)
     with pytest.raises(CheckpointError, match="posix.system|os.system"):
-        load_model("deepspeech2", "deepspeech2_small", path)
+        DS2.load(path, DS2.preset("deepspeech2_small"))
 
 
 def test_a_wrong_key_fails_with_the_key_list(ds2, tmp_path):
@@ -233,7 +235,7 @@ def test_a_wrong_key_fails_with_the_key_list(ds2, tmp_path):
     path = str(tmp_path / "renamed.ckpt")
     torch.save({"state_dict": state}, path)
     with pytest.raises(CheckpointError) as err:
-        load_model("deepspeech2", "deepspeech2_small", path)
+        DS2.load(path, DS2.preset("deepspeech2_small"))
     assert "missing keys (1): rnns.0.rnn.weight_ih_l0_reverse" in str(err.value)
     assert "unexpected keys (1): rnns.0.rnn.weight_ih_l0_rev" in str(err.value)
 
@@ -333,4 +335,4 @@ def test_a_torchscript_archive_is_refused_before_its_code_can_run(tmp_path):
     path = str(tmp_path / "scripted.pt")
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     with pytest.raises(CheckpointError, match="TorchScript"):
-        load_model("deepspeech2", "deepspeech2_small", path)
+        DS2.load(path, DS2.preset("deepspeech2_small"))

@@ -12,7 +12,8 @@ from ascend_asr.decoding import greedy_ctc
 from ascend_asr.errors import CheckpointError
 from ascend_asr.export import export_onnx
 from ascend_asr.frontends import JasperFilterbank
-from ascend_asr.models.jasper import Jasper, jasper_10x5dr, load_jasper_checkpoint, jasper_small
+from ascend_asr.families.jasper.config import jasper_10x5dr, jasper_small
+from ascend_asr.families.jasper.model import Jasper, load_jasper_checkpoint
 
 from .conftest import CLIPS
 

@@ -18,7 +18,8 @@ import soundfile as sf
 import torch
 import yaml
 
-from ascend_asr import frontends, models
+from ascend_asr import frontends
+from ascend_asr.families import get_family
 from ascend_asr.audio import load_audio
 from ascend_asr.bundle import convert
 from ascend_asr.datasets import BadEntry
@@ -27,7 +28,8 @@ from ascend_asr.errors import CheckpointError
 from ascend_asr.export import export_onnx
 from ascend_asr.infer import InferOptions, infer
 from ascend_asr.kaldi_fbank import KaldiFbankSpliced, KaldiFbankSplicedParams, read_cmvn_stats
-from ascend_asr.models.lstm_ctc import CONFIGS, LstmCtc, load_lstm_ctc_checkpoint
+from ascend_asr.families.lstm_ctc.config import PRESETS as CONFIGS
+from ascend_asr.families.lstm_ctc.model import LstmCtc, load_lstm_ctc_checkpoint
 from ascend_asr.prep import open_prep
 from ascend_asr.profiles import PROFILE_DIR, load_profile
 from ascend_asr.timit import (
@@ -48,7 +50,9 @@ BLANK = 0
 
 def test_frontend_and_family_are_registered():
     assert frontends.FRONTENDS[KaldiFbankSpliced.name] == (KaldiFbankSpliced, KaldiFbankSplicedParams)
-    assert models.FAMILIES["lstm_ctc"] == (LstmCtc, CONFIGS, load_lstm_ctc_checkpoint)
+    family = get_family("lstm_ctc")
+    assert family.frontend == KaldiFbankSpliced.name and not family.masks_padding
+    assert isinstance(family.build(family.preset("lstm_ctc_small")), LstmCtc)
 
 
 def clip(name):
@@ -202,7 +206,7 @@ def test_upstream_state_dict_names_load_and_a_wrong_key_is_listed(tmp_path, smal
     assert not any(k.startswith("rnns.0.batch_norm") or "bias_" in k or k == "fc.1.bias" for k in state)
     path = tmp_path / "ctc_best_model.pth"
     torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in state.items()}}, path)
-    loaded = models.load_model("lstm_ctc", "lstm_ctc_small", str(path))
+    loaded = get_family("lstm_ctc").load(str(path), CONFIGS["lstm_ctc_small"]())
     feats, lens = real_batch
     np.testing.assert_array_equal(run_torch(loaded, feats, lens)[0], run_torch(small_model, feats, lens)[0])
 

@@ -97,7 +97,8 @@ def test_jasper_builds_from_nvidia_yaml_and_modelzoo_model_config_maps_the_front
     import torch
 
     from ascend_asr.modelzoo import profile_for_model_config
-    from ascend_asr.models.jasper import JASPER_SMALL_BLOCKS, Jasper, JasperConfig, jasper_small
+    from ascend_asr.families.jasper.config import JASPER_SMALL_BLOCKS, JasperConfig, jasper_small
+    from ascend_asr.families.jasper.model import Jasper
 
     labels = [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
     nvidia = {"labels": labels,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ascend_asr.kaldi_fbank import read_cmvn_stats
-from ascend_asr.models import load_model
+from ascend_asr.families import load_model
 from ascend_asr.profiles import load_profile
 from ascend_asr.recipes import corpus
 from ascend_asr.recipes.cmvn import write_cmvn_stats
@@ -116,7 +116,7 @@ def test_recipe_runs_end_to_end_on_a_tiny_set(family, fsdd_dir, tmp_path):
         stats = read_cmvn_stats(str(tmp_path / "out" / "lstm_ctc_char_cmvn.txt"))
         assert stats[0, -1] > 0
         profile = load_profile(report["profile"])  # the shipped statistics path is only read when features are made
-    load_model(profile.family, profile.model_config, report["checkpoint"])  # the upstream-format loader
+    load_model(profile, report["checkpoint"])  # the upstream-format loader
     evaluation = report["evaluation"]
     assert set(evaluation) == {"test_sentences_seen_voices", "test_sentences_unseen_voices",
                                "test_digits_heldout_speaker"}
@@ -131,8 +131,8 @@ def test_training_is_seeded_a_rerun_gives_identical_weights():
     """The recipe's reproducibility claim at the smallest scale: same seed, same data -> same weights."""
     import torch
 
-    from ascend_asr.models import build_model
-    from ascend_asr.recipes.families import FAMILIES
+    from ascend_asr.families import build_model
+    from ascend_asr.families import get_family
     from ascend_asr.recipes.training import TrainSettings, train
 
     profile = load_profile("jasper_small")
@@ -143,12 +143,12 @@ def test_training_is_seeded_a_rerun_gives_identical_weights():
 
     def weights(seed):
         torch.manual_seed(seed)
-        model = build_model("jasper", "jasper_small")
-        train(model, FAMILIES["jasper"], profile, feats, texts, settings, log=lambda message: None)
+        model = build_model(load_profile("jasper_small"))
+        train(model, get_family("jasper"), profile, feats, texts, settings, log=lambda message: None)
         return model.state_dict()
 
     first, second = weights(0), weights(0)
     assert all(torch.equal(first[k], second[k]) for k in first)
     torch.manual_seed(0)
-    initial = build_model("jasper", "jasper_small").state_dict()
+    initial = build_model(load_profile("jasper_small")).state_dict()
     assert not torch.equal(first["decoder.layers.0.weight"], initial["decoder.layers.0.weight"])  # it did train

@@ -21,11 +21,10 @@ from ..decoding import greedy_ctc
 from ..export import export_onnx
 from ..infer import InferOptions, infer
 from ..metrics import percent, score
-from ..models import load_model
+from ..families import get_family, load_model
 from ..prep import open_prep
 from ..preprocess import preprocess
 from ..tensor_files import read_jsonl
-from .families import FAMILIES
 from .model_card import write_model_card
 from .ngram_lm import write_bigram_arpa
 from .reference_data import TEST_SETS
@@ -45,7 +44,7 @@ def torch_transcripts(model, family, profile, prep_dir: str, bundle) -> dict[str
             rows = prep.rows[start:start + bundle.batch_size]
             frames = pick_frames(max(r["padded_frames"] for r in rows), bundle.frames, bundle.batch_size)
             feeds = assemble([prep.load(r) for r in rows], bundle.inputs, bundle.batch_size, frames)
-            log_probs, lens = family.outputs(model, [torch.from_numpy(feeds[n]) for n in names])
+            log_probs, lens = family.training_outputs(model, [torch.from_numpy(feeds[n]) for n in names])
             for i, r in enumerate(rows):
                 ids = greedy_ctc(log_probs[:, i].numpy(), int(lens[i]), profile.vocabulary.blank)
                 hyps[r["id"]] = profile.vocabulary.decode(ids)
@@ -55,9 +54,9 @@ def torch_transcripts(model, family, profile, prep_dir: str, bundle) -> dict[str
 def evaluate(family_name: str, checkpoint: str, profile, manifests: dict, work_dir: str, lm: str | None = None,
              log=print) -> dict:
     """Scores per held-out set: greedy (and, given `lm`, beam search with it) on onnxruntime, PyTorch beside."""
-    family = FAMILIES[family_name]
+    family = get_family(family_name)
     shutil.rmtree(work_dir, ignore_errors=True)  # a fresh evaluation, never resumed from another model's results
-    model = load_model(profile.family, profile.model_config, checkpoint)  # the upstream-format loader
+    model = load_model(profile, checkpoint)  # the upstream-format loader
     onnx_path = export_onnx(model, os.path.join(work_dir, f"{profile.name}.onnx"))
     bundle = convert(profile, onnx_path, os.path.join(work_dir, "bundles"), batch_sizes=[max(profile.batch_sizes)],
                      build_om=False)[0]

@@ -20,10 +20,9 @@ import torch
 
 from ..datasets import read_manifest
 from ..errors import AscendAsrError
-from ..models import build_model
+from ..families import build_model, family_names, get_family
 from ..profiles import load_profile
 from .cmvn import write_cmvn_stats
-from .families import FAMILIES
 from .features import manifest_features
 from .reference_data import DataSettings, build
 from .speech_tools import check_tools
@@ -35,7 +34,7 @@ MONITOR_UTTERANCES = 100
 
 def family_profile(family, output: str, manifests: dict, threads: int, log):
     """The family's profile; a CMVN frontend gets statistics of this training set, written to `output`."""
-    profile = load_profile(family.profile)
+    profile = load_profile(family.reference_profile)
     if "cmvn_stats" not in profile.frontend:
         return profile
     target = os.path.join(output, os.path.basename(profile.frontend["cmvn_stats"] or f"{profile.name}_cmvn.txt"))
@@ -53,13 +52,13 @@ def run(args, data_settings: DataSettings | None = None, log=say) -> dict:
     """The whole recipe for `args` (build_parser's); `data_settings` overrides the data sizes (tests)."""
     check_tools()
     torch.set_num_threads(args.threads)
-    family = FAMILIES[args.family]
+    family = get_family(args.family)
     os.makedirs(args.output, exist_ok=True)
     data_settings = data_settings or DataSettings(seed=args.seed, held_out_speaker=args.held_out_speaker)
     manifests = build(data_settings, args.fsdd, os.path.join(args.work_dir, "data"), workers=2 * args.threads,
                       log=log)
     profile = family_profile(family, args.output, manifests, args.threads, log)
-    checkpoint = os.path.join(args.output, family.checkpoint_name)
+    checkpoint = os.path.join(args.output, family.reference_checkpoint)
     if args.eval_only:
         from .evaluate_reference import evaluate_and_write_card
         return {"evaluation": evaluate_and_write_card(args.family, checkpoint, profile, manifests, args, log=log)}
@@ -74,10 +73,10 @@ def run(args, data_settings: DataSettings | None = None, log=say) -> dict:
         return {f"cer_{name.split('_')[1]}": cer_of(greedy_transcripts(model, family, profile, f), t)
                 for name, (f, t) in monitor_sets.items()}
 
-    settings = TrainSettings(seed=args.seed, epochs=args.epochs or family.epochs, batch_frames=family.batch_frames,
-                             learning_rate=family.learning_rate, max_steps=args.max_steps)
+    settings = TrainSettings(seed=args.seed, epochs=args.epochs or family.recipe.epochs,
+                             batch_frames=family.recipe.batch_frames, learning_rate=family.recipe.learning_rate, max_steps=args.max_steps)
     torch.manual_seed(args.seed)
-    model = build_model(profile.family, profile.model_config)
+    model = build_model(profile)
     result = train(model, family, profile, feats, texts, settings, monitor=monitor, log=log)
     family.save(model, profile, checkpoint, result)
     log(f"[recipe] saved {checkpoint} ({os.path.getsize(checkpoint) / 1e6:.1f} MB)")
@@ -97,7 +96,7 @@ def run(args, data_settings: DataSettings | None = None, log=say) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ascend_asr.recipes.train_reference",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--family", required=True, choices=sorted(FAMILIES))
+    p.add_argument("--family", required=True, choices=[n for n in family_names() if get_family(n).recipe])
     p.add_argument("--fsdd", required=True, help="folder with fsdd.tsv and the FSDD recordings it names")
     p.add_argument("--work-dir", default=DEFAULT_WORK_DIR, help="synthesized audio and feature caches")
     p.add_argument("--output", default="reference_models", help="checkpoint, statistics and model card")

@@ -16,7 +16,7 @@ from ..decoding import greedy_ctc
 from ..metrics import score
 from ..prep import utterance_tensors
 from ..profiles import Profile
-from .families import Family
+from ..families.base import Family
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def batch_tensors(profile: Profile, feats: list[np.ndarray], frames: int) -> lis
 
 
 def padded_frames(profile: Profile, family: Family, longest: int) -> int:
-    if family.pad_to_gear:  # the smallest compiled shape that holds the batch, as inference picks it
+    if not family.masks_padding:  # the smallest compiled shape that holds the batch, as inference picks it
         return min(f for f in profile.frames if f >= longest)
     align = int(profile.frontend.get("pad_align", 1))
     return align * math.ceil(longest / align) if align > 1 else longest
@@ -88,7 +88,7 @@ def greedy_transcripts(model, family: Family, profile: Profile, feats: list[np.n
         for start in range(0, len(feats), batch):
             chunk = feats[start:start + batch]
             inputs = batch_tensors(profile, chunk, padded_frames(profile, family, max(f.shape[1] for f in chunk)))
-            log_probs, lens = family.outputs(model, inputs)
+            log_probs, lens = family.training_outputs(model, inputs)
             log_probs = log_probs.transpose(0, 1).numpy()
             hyps += [profile.vocabulary.decode(greedy_ctc(lp, int(n), profile.vocabulary.blank))
                      for lp, n in zip(log_probs, lens)]
@@ -131,7 +131,7 @@ def train(model, family: Family, profile: Profile, feats: list[np.ndarray], text
             idx = [keep[i] for i in batch]
             chunk = [spec_augment(feats[i], settings, np_rng) for i in idx]
             inputs = batch_tensors(profile, chunk, padded_frames(profile, family, max(f.shape[1] for f in chunk)))
-            log_probs, out_lens = family.outputs(model, inputs)
+            log_probs, out_lens = family.training_outputs(model, inputs)
             tgt = [targets[i] for i in idx]
             loss = ctc(log_probs.float(), torch.cat(tgt), out_lens, torch.tensor([len(t) for t in tgt]))
             optimizer.zero_grad()

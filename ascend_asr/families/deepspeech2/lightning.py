@@ -9,7 +9,7 @@ import typing
 
 import torch
 
-from .safe_pickle import plain, restricted_load, stand_ins
+from ..safe_pickle import plain, restricted_load, stand_ins
 
 # Every foreign global a V3.0 Lightning checkpoint names, as omegaconf, hydra and deepspeech_pytorch
 # pickle their objects; each loads as an inert stand-in.

@@ -41,3 +41,8 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: dict, source: str
         parts.append("check that the model config matches the one the checkpoint was trained with")
         raise CheckpointError("\n  ".join(parts))
     model.load_state_dict(state_dict, strict=False)
+
+
+def half_precision(state: dict) -> dict:
+    """fp16 storage (the shipped references); every loader casts back to float32."""
+    return {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in state.items()}

@@ -8,73 +8,17 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError
-from .checkpoints import load_state_dict_strict, read_checkpoint
+from ...errors import CheckpointError
+from ..checkpoints import half_precision, load_state_dict_strict, read_checkpoint
+from .config import JasperConfig
+from .io import IO
 
-NUM_CLASSES = 29  # 28 labels + blank (last)
 ACTIVATIONS = {"relu": nn.ReLU, "hardtanh": lambda: nn.Hardtanh(0.0, 20.0), "selu": nn.SELU}
-
-
-def _block(filters, repeat, kernel, dropout, stride=1, dilation=1, residual=True, residual_dense=True):
-    return {"filters": filters, "repeat": repeat, "kernel_size": [kernel], "stride": [stride],
-            "dilation": [dilation], "dropout": dropout, "residual": residual, "residual_dense": residual_dense}
-
-
-# configs/jasper10x5dr_speedp-online_speca.yaml, `jasper: encoder:` and its blocks
-JASPER_10X5DR_BLOCKS = [
-    _block(256, 1, 11, 0.2, stride=2, residual=False, residual_dense=False),
-    *[_block(256, 5, 11, 0.2) for _ in range(2)],
-    *[_block(384, 5, 13, 0.2) for _ in range(2)],
-    *[_block(512, 5, 17, 0.2) for _ in range(2)],
-    *[_block(640, 5, 21, 0.3) for _ in range(2)],
-    *[_block(768, 5, 25, 0.3) for _ in range(2)],
-    _block(896, 1, 29, 0.4, dilation=2, residual=False, residual_dense=False),
-    _block(1024, 1, 1, 0.4, residual=False, residual_dense=False),
-]
-
-JASPER_SMALL_BLOCKS = [
-    _block(64, 1, 11, 0.1, stride=2, residual=False, residual_dense=False),
-    *[_block(96, 2, 11, 0.1) for _ in range(2)],
-    *[_block(128, 2, 13, 0.1) for _ in range(2)],
-    _block(160, 1, 17, 0.1, dilation=2, residual=False, residual_dense=False),
-    _block(192, 1, 1, 0.1, residual=False, residual_dense=False),
-]
-
-
-@dataclass(frozen=True)
-class JasperConfig:
-    blocks: list = field(default_factory=lambda: copy.deepcopy(JASPER_10X5DR_BLOCKS))
-    in_feats: int = 64
-    n_classes: int = NUM_CLASSES
-    activation: str = "relu"
-    use_conv_masks: bool = True
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "JasperConfig":
-        """From our profile form or NVIDIA's YAML (`jasper: {encoder: {...}, blocks: [...]}`)."""
-        if "jasper" in d:
-            enc = d["jasper"].get("encoder", {})
-            return cls(blocks=copy.deepcopy(d["jasper"]["blocks"]), in_feats=enc.get("in_feats", 64),
-                       n_classes=len(d.get("labels", [None] * 28)) + 1, activation=enc.get("activation", "relu"),
-                       use_conv_masks=enc.get("use_conv_masks", True))
-        return cls(**d)
-
-
-def jasper_10x5dr() -> JasperConfig:
-    return JasperConfig()
-
-
-def jasper_small() -> JasperConfig:
-    return JasperConfig(blocks=copy.deepcopy(JASPER_SMALL_BLOCKS))
-
-
-CONFIGS = {"jasper10x5dr": jasper_10x5dr, "jasper_small": jasper_small}
 
 
 class MaskedConv1d(nn.Conv1d):
@@ -154,8 +98,7 @@ class JasperEncoder(nn.Module):
                 panes = dense_panes
             else:
                 panes = []
-            blk.pop("kernel_size_factor", None)
-            blk.pop("padding", None)
+            blk.pop("activation", None)  # the encoder's activation applies to every block (NVIDIA's too)
             self.layers.append(JasperBlock(in_feats, activation=ACTIVATIONS[config.activation],
                                            residual_panes=panes, use_conv_masks=config.use_conv_masks, **blk))
             in_feats = blk["filters"]
@@ -180,10 +123,9 @@ class JasperDecoderForCTC(nn.Module):
 class Jasper(nn.Module):
     """feats [B, 64, T] float32, feat_lens [B] int32 -> log-probs [B, T', 29], lengths [B] int32."""
 
-    input_names = ("feats", "feat_lens")
-    output_names = ("prob", "label")
-    dynamic_axes = {"feats": {0: "batch", 2: "frames"}, "feat_lens": {0: "batch"},
-                    "prob": {0: "batch", 1: "out_frames"}, "label": {0: "batch"}}
+    input_names = IO.input_names
+    output_names = IO.output_names
+    dynamic_axes = IO.dynamic_axes()
 
     def __init__(self, config: JasperConfig = JasperConfig()):
         super().__init__()
@@ -236,3 +178,9 @@ def load_jasper_checkpoint(model: Jasper, path: str, use_ema: bool = True) -> Ja
     state = {k: v.float() if v.is_floating_point() else v for k, v in convert_v1_state_dict(state).items()}
     load_state_dict_strict(model, state, f"{path} ({key})")
     return model.train(False)  # inference mode
+
+
+def save_jasper_checkpoint(model: Jasper, path: str, info: dict) -> None:
+    """NVIDIA DeepLearningExamples' Jasper checkpoint: {'epoch', 'step', 'best_wer', 'state_dict'}."""
+    torch.save({"epoch": info["epoch"], "step": info["step"], "best_wer": info.get("wer"),
+                "state_dict": half_precision(model.state_dict())}, path)

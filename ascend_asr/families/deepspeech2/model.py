@@ -8,40 +8,17 @@ length, so padding never reaches a real frame, in PyTorch and in the exported gr
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from .checkpoints import load_state_dict_strict
-from .deepspeech_checkpoint import read_lightning_checkpoint
+from ...errors import CheckpointError
+from ..checkpoints import load_state_dict_strict
+from .config import DeepSpeech2Config, config_from_hyper_parameters
+from .io import IO
+from .lightning import read_lightning_checkpoint
 
-SPECT = "spect"
-LENGTHS = "transcript"  # ModelZoo's name for the lengths input
-OUT = "out"
-NUM_CLASSES = 29
-
-
-@dataclass(frozen=True)
-class DeepSpeech2Config:
-    hidden_size: int = 1024
-    hidden_layers: int = 5
-    num_classes: int = NUM_CLASSES
-    sample_rate: int = 16000
-    window_size: float = 0.02
-
-    @property
-    def feature_size(self) -> int:
-        return int(math.floor(self.sample_rate * self.window_size / 2) + 1)  # 161
-
-    @property
-    def rnn_input_size(self) -> int:
-        freq = self.feature_size
-        freq = int(math.floor(freq + 2 * 20 - 41) / 2 + 1)  # 81
-        freq = int(math.floor(freq + 2 * 10 - 21) / 2 + 1)  # 41
-        return freq * 32
-
+# deepspeech.pytorch's supported_rnns, and the one-direction kernel each runs
+RNN_MODULES = {"lstm": (nn.LSTM, torch._VF.lstm), "gru": (nn.GRU, torch._VF.gru), "rnn": (nn.RNN, torch._VF.rnn_tanh)}
 
 def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
     """floor((T - 1) / 2) + 1: the time stride of the first convolution (ModelZoo's int(T / 2) is off by one)."""
@@ -87,17 +64,19 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
 
 
 class BatchRNN(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int, batch_norm: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, batch_norm: bool = True, rnn_type: str = "lstm"):
         super().__init__()
         self.batch_norm = SequenceWise(nn.BatchNorm1d(input_size)) if batch_norm else None
-        self.rnn = nn.LSTM(input_size=input_size, hidden_size=hidden_size, bidirectional=True, bias=True)
+        module, self.kernel = RNN_MODULES[rnn_type]
+        self.is_lstm = rnn_type == "lstm"
+        self.rnn = module(input_size=input_size, hidden_size=hidden_size, bidirectional=True, bias=True)
 
     def _direction(self, x: torch.Tensor, suffix: str) -> torch.Tensor:
         rnn = self.rnn
         weights = [getattr(rnn, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         zeros = x.new_zeros(1, x.size(1), rnn.hidden_size)
-        out, _, _ = torch._VF.lstm(x, (zeros, zeros), weights, True, 1, 0.0, False, False, False)
-        return out
+        state = (zeros, zeros) if self.is_lstm else zeros
+        return self.kernel(x, state, weights, True, 1, 0.0, False, False, False)[0]
 
     def forward(self, x, lengths):
         if self.batch_norm is not None:
@@ -111,9 +90,9 @@ class BatchRNN(nn.Module):
 class DeepSpeech2(nn.Module):
     """[B, 1, 161, T] spectrogram + [B] lengths -> [B, T', 29] softmax probabilities, T' = floor((T-1)/2)+1."""
 
-    input_names = (SPECT, LENGTHS)
-    output_names = (OUT,)
-    dynamic_axes = {SPECT: {0: "batch", 3: "frames"}, LENGTHS: {0: "batch"}, OUT: {0: "batch", 1: "out_frames"}}
+    input_names = IO.input_names
+    output_names = IO.output_names
+    dynamic_axes = IO.dynamic_axes()
 
     def __init__(self, config: DeepSpeech2Config = DeepSpeech2Config()):
         super().__init__()
@@ -126,8 +105,9 @@ class DeepSpeech2(nn.Module):
             nn.BatchNorm2d(32),
             nn.Hardtanh(0, 20, inplace=True)))
         hidden = config.hidden_size
-        self.rnns = nn.Sequential(BatchRNN(config.rnn_input_size, hidden, batch_norm=False),
-                                  *(BatchRNN(hidden, hidden) for _ in range(config.hidden_layers - 1)))
+        self.rnns = nn.Sequential(BatchRNN(config.rnn_input_size, hidden, batch_norm=False, rnn_type=config.rnn_type),
+                                  *(BatchRNN(hidden, hidden, rnn_type=config.rnn_type)
+                                    for _ in range(config.hidden_layers - 1)))
         self.fc = nn.Sequential(SequenceWise(nn.Sequential(nn.BatchNorm1d(hidden),
                                                            nn.Linear(hidden, config.num_classes, bias=False))))
 
@@ -149,22 +129,21 @@ class DeepSpeech2(nn.Module):
                 torch.full((batch,), frames, dtype=torch.int32))
 
 
-def deepspeech2_an4() -> DeepSpeech2Config:
-    """The AN4 model of the V3.0 release: 5 bidirectional LSTM layers of 1024."""
-    return DeepSpeech2Config()
-
-
-def deepspeech2_small() -> DeepSpeech2Config:
-    """Same architecture, 2 bidirectional LSTM layers of 160 (2.6 M parameters): the trained reference."""
-    return DeepSpeech2Config(hidden_size=160, hidden_layers=2)
-
-
-CONFIGS = {"deepspeech2": deepspeech2_an4, "deepspeech2_small": deepspeech2_small}
+def config_of_checkpoint(path: str):
+    """(config, labels, spectrogram parameters) from a V3.0 checkpoint's hyper_parameters, or None for a
+    bare state dict (which carries no hyper-parameters)."""
+    checkpoint = read_lightning_checkpoint(path)
+    if isinstance(checkpoint, dict) and "hyper_parameters" in checkpoint:
+        return config_from_hyper_parameters(checkpoint["hyper_parameters"], path)
+    return None
 
 
 def load_deepspeech2_checkpoint(model: DeepSpeech2, path: str) -> DeepSpeech2:
     """A deepspeech.pytorch Lightning checkpoint (or a bare state dict), loaded strictly."""
     checkpoint = read_lightning_checkpoint(path)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
-    load_state_dict_strict(model, dict(state), path)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no state_dict of tensors in it; expected a deepspeech.pytorch checkpoint")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    load_state_dict_strict(model, state, path)
     return model.train(False)

@@ -19,58 +19,30 @@ but never on the other utterances of its batch.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
-from .checkpoints import load_state_dict_strict, read_checkpoint
-from .safe_pickle import restricted_load, stand_ins
+from ...errors import CheckpointError
+from ..checkpoints import half_precision, load_state_dict_strict, read_checkpoint
+from ..safe_pickle import plain, restricted_load, stand_ins
+from .config import LstmCtcConfig, config_from_package
+from .io import IO
 
-NUM_CLASSES = 41  # blank, UNK and the 39 folded TIMIT phones
-FEATURE_SIZE = 243  # 81-dim Kaldi fbank spliced with 2 frames of right context
-CONV_STRIDES = ((1, 2), (2, 2))  # (time, feature); ctc_config.yaml stride
-KERNEL, PADDING = 3, 1
-
-
-@dataclass(frozen=True)
-class LstmCtcConfig:
-    input_size: int = FEATURE_SIZE
-    hidden_size: int = 384
-    num_layers: int = 4
-    num_classes: int = NUM_CLASSES
-    conv_channels: tuple = (32, 32)
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "hardtanh": nn.Hardtanh}
 
 
-def lstm_ctc() -> LstmCtcConfig:
-    """ModelZoo conf/ctc_config.yaml."""
-    return LstmCtcConfig()
-
-
-def lstm_ctc_small() -> LstmCtcConfig:
-    """The same structure and key names, small enough for tests."""
-    return LstmCtcConfig(hidden_size=32, conv_channels=(8, 8))
-
-
-def lstm_ctc_char() -> LstmCtcConfig:
-    """A character-vocabulary variant (blank, UNK, space, a-z, apostrophe): the trained reference."""
-    return LstmCtcConfig(hidden_size=160, num_layers=3, num_classes=30, conv_channels=(16, 16))
-
-
-CONFIGS = {"lstm_ctc": lstm_ctc, "lstm_ctc_small": lstm_ctc_small, "lstm_ctc_char": lstm_ctc_char}
-
-
-def conv_output_size(size: int, stride: int) -> int:
-    return (size + 2 * PADDING - KERNEL) // stride + 1
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 class LayerCNN(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple):
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple, stride: tuple, padding: tuple,
+                 activation: str):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=KERNEL, stride=stride, padding=PADDING)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel, stride=stride, padding=padding)
         self.batch_norm = nn.BatchNorm2d(out_channels)
-        self.activation = nn.ReLU()
+        self.activation = ACTIVATIONS[activation]()
 
     def forward(self, x):
         return self.activation(self.batch_norm(self.conv(x)))
@@ -95,25 +67,26 @@ class BatchRNN(nn.Module):
 
 class LstmCtc(nn.Module):
     """actual_input_1 [B, T, 243] float32, input_lengths [B] int32
-    -> output1 log-probs [ceil(T/2), B, 41] (time-major), output_lengths [B] int32 = ceil(len / 2).
+    -> output1 log-probs [T', B, 41] (time-major), output_lengths [B] int32, both by the convolutions'
+    time-axis arithmetic (ceil(T / 2) for ModelZoo's config).
 
     input_lengths only feeds output_lengths (the upstream graph has no length input; ModelZoo
     derives the decoded length from a frame ratio, which equals ceil(len / 2) for every length
     up to 390).
     """
 
-    input_names = ("actual_input_1", "input_lengths")
-    output_names = ("output1", "output_lengths")
-    dynamic_axes = {"actual_input_1": {0: "batch", 1: "frames"}, "input_lengths": {0: "batch"},
-                    "output1": {0: "out_frames", 1: "batch"}, "output_lengths": {0: "batch"}}
+    input_names = IO.input_names
+    output_names = IO.output_names
+    dynamic_axes = IO.dynamic_axes()
 
     def __init__(self, config: LstmCtcConfig = LstmCtcConfig()):
         super().__init__()
         self.config = config
         layers, channels, features = [], 1, config.input_size
-        for n, (out_channels, stride) in enumerate(zip(config.conv_channels, CONV_STRIDES)):
-            layers.append((str(n), LayerCNN(channels, out_channels, stride)))
-            channels, features = out_channels, conv_output_size(features, stride[1])
+        convs = zip(config.conv_channels, config.conv_kernels, config.conv_strides, config.conv_paddings)
+        for n, (out_channels, kernel, stride, padding) in enumerate(convs):
+            layers.append((str(n), LayerCNN(channels, out_channels, kernel, stride, padding, config.activation)))
+            channels, features = out_channels, conv_output_size(features, kernel[1], stride[1], padding[1])
         self.conv = nn.Sequential(OrderedDict(layers))
         rnn_width = 2 * config.hidden_size
         self.rnns = nn.Sequential(OrderedDict(
@@ -128,8 +101,14 @@ class LstmCtc(nn.Module):
         x = self.rnns(x.transpose(0, 1))  # [T', B, 2H]
         frames, batch, width = x.shape
         x = self.fc(x.reshape(frames * batch, width)).reshape(frames, batch, self.config.num_classes)
-        # the second conv's time stride of 2 with padding 1: floor((len - 1) / 2) + 1 = ceil(len / 2)
-        return self.log_softmax(x), (input_lengths + 1) // 2
+        return self.log_softmax(x), self.output_lengths(input_lengths)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Each convolution's time-axis arithmetic (ceil(len / 2) for ModelZoo's config)."""
+        c = self.config
+        for (k, _), (s, _), (p, _) in zip(c.conv_kernels, c.conv_strides, c.conv_paddings):
+            lengths = torch.div(lengths + (2 * p - k), s, rounding_mode="floor") + 1
+        return lengths
 
     def example_inputs(self, batch: int = 1, frames: int = 390):
         feats = torch.randn(batch, frames, self.config.input_size)
@@ -145,6 +124,37 @@ TRAINING_PACKAGE_GLOBALS = (*(f"torch.nn.modules.rnn.{c}" for c in ("LSTM", "GRU
                             *(f"torch.nn.modules.activation.{c}" for c in ("ReLU", "Hardtanh", "Tanh", "Sigmoid")))
 
 
+def read_package(path: str):
+    """The checkpoint as saved: a state dict, {'state_dict': ...}, or the training package."""
+    try:
+        return read_checkpoint(path)
+    except CheckpointError:
+        return restricted_load(path, stand_ins(TRAINING_PACKAGE_GLOBALS))
+
+
+def config_of_checkpoint(path: str) -> LstmCtcConfig | None:
+    """The config a training package records (rnn_param, cnn_param, num_class), or None for a state dict."""
+    package = read_package(path)
+    if isinstance(package, dict) and "rnn_param" in package:
+        return config_from_package(plain(package), path)
+    return None
+
+
+def save_training_package(model: LstmCtc, path: str, info: dict) -> None:
+    """What ModelZoo's CTC_Model.save_package writes: the parameters the model was built with plus its
+    weights (fp16 here, for the shipped reference)."""
+    c = model.config
+    channels = list(zip((1, *c.conv_channels[:-1]), c.conv_channels))
+    cnn = {"batch_norm": True, "activate_function": ACTIVATIONS[c.activation],
+           "layer": [[io, k, s, p, None] for io, k, s, p in zip(channels, c.conv_kernels, c.conv_strides,
+                                                                c.conv_paddings)]}
+    torch.save({"rnn_param": {"rnn_input_size": c.input_size, "rnn_hidden_size": c.hidden_size,
+                              "rnn_layers": c.num_layers, "rnn_type": nn.LSTM, "bidirectional": True,
+                              "batch_norm": True},
+                "add_cnn": True, "cnn_param": cnn, "num_class": c.num_classes, "_drop_out": 0.0,
+                "epoch": info["epoch"], "state_dict": half_precision(model.state_dict())}, path)
+
+
 def load_lstm_ctc_checkpoint(model: LstmCtc, path: str) -> LstmCtc:
     """Load a ModelZoo checkpoint ({'state_dict': ...} or a bare state dict) strictly into `model`.
 
@@ -152,10 +162,7 @@ def load_lstm_ctc_checkpoint(model: LstmCtc, path: str) -> LstmCtc:
     classes ('rnn_param': {'rnn_type': nn.LSTM}, activations in 'cnn_param'); it loads through the
     restricted unpickler, where those classes are inert stand-ins and nothing else may appear.
     """
-    try:
-        ckpt = read_checkpoint(path)
-    except CheckpointError:
-        ckpt = restricted_load(path, stand_ins(TRAINING_PACKAGE_GLOBALS))
+    ckpt = read_package(path)
     if isinstance(ckpt, dict) and "state_dict" in ckpt:
         state = ckpt["state_dict"]
     elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):

@@ -1,0 +1,95 @@
+"""`ascend-asr profile`: a deployment profile whose model, frontend, vocabulary and I/O come from upstream files.
+
+    ascend-asr profile --family jasper --config jasper10x5dr_speedp-online_speca.yaml --output my_jasper.yaml
+    ascend-asr profile --family deepspeech2 --checkpoint an4_pretrained_v3.ckpt --output my_ds2.yaml
+    ascend-asr profile --family lstm_ctc --config conf/ctc_config.yaml --output my_lstm.yaml
+
+The family's default profile gives what upstream files do not say (batch sizes, frame gears, ATC
+options); every command then takes `--profile my.yaml`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import yaml
+
+from .families import family_names, get_family
+from .families.base import Family, UpstreamModel
+from .profiles import family_io, find_profile, profile_from_dict
+from .tensor_files import write_text_atomic
+
+
+def profile_dict(family: Family, upstream: UpstreamModel, name: str, base: str | None = None,
+                 frames: list[int] | None = None, batch_sizes: list[int] | None = None) -> dict:
+    """The base profile (the family's default) with the upstream model, frontend and vocabulary put in."""
+    base_path = find_profile(base or family.default_profile)
+    with open(base_path, encoding="utf-8") as f:
+        d = yaml.safe_load(f)
+    d = {k: v for k, v in d.items() if k not in ("inputs", "outputs", "time_stride", "warning")}
+    d["name"] = name
+    d["family"] = family.name
+    d["model_config"] = family.config_to_dict(upstream.config)
+    d["frontend"] = {**d["frontend"], **(upstream.frontend or {})}
+    if d["frontend"].get("cmvn_stats") and not os.path.isabs(d["frontend"]["cmvn_stats"]):
+        d["frontend"]["cmvn_stats"] = os.path.normpath(os.path.join(os.path.dirname(base_path),
+                                                                    d["frontend"]["cmvn_stats"]))
+    if upstream.vocabulary:
+        d["vocabulary"] = upstream.vocabulary
+    if frames:
+        d["frames"] = sorted(frames)
+    if batch_sizes:
+        d["batch_sizes"] = batch_sizes
+    d.update(family_io(d, base_path))
+    d["source"] = {"upstream": os.path.abspath(upstream.source) if upstream.source else None,
+                   "base_profile": os.path.basename(base_path)}
+    return d
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ascend-asr profile", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--family", required=True, choices=family_names())
+    p.add_argument("--config", help="the family's upstream config file")
+    p.add_argument("--checkpoint", help="an upstream checkpoint that records its own config (DeepSpeech2, "
+                                        "an LSTM-CTC training package)")
+    p.add_argument("--output", required=True, help="profile YAML to write")
+    p.add_argument("--name", help="profile name (default: the output file's stem)")
+    p.add_argument("--base", help="profile to take batch sizes, gears and ATC options from "
+                                  "(default: the family's own)")
+    p.add_argument("--frames", help="comma-separated frame gears (default: the base profile's)")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default: the base profile's)")
+    return p
+
+
+def int_list(text: str | None, flag: str) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        from .errors import ProfileError
+
+        raise ProfileError(f"{flag} {text!r}: give comma-separated positive integers, e.g. 256,512,1024")
+    return values
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    family = get_family(args.family)
+    upstream = family.read_upstream(args.config, args.checkpoint)
+    name = args.name or os.path.splitext(os.path.basename(args.output))[0]
+    d = profile_dict(family, upstream, name, args.base, int_list(args.frames, "--frames"),
+                     int_list(args.batch_sizes, "--batch-sizes"))
+    profile_from_dict(dict(d), args.output)  # refuse to write a profile that would not load
+    header = f"# written by ascend-asr profile --family {family.name} from {upstream.source or 'presets'}\n"
+    write_text_atomic(args.output, header + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))
+    print(f"[ascend-asr] profile {name} ({family.name}) -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
