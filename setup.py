@@ -1,12 +1,10 @@
 from setuptools import find_packages, setup
 
-# torch is pinned: 2.13.0 is the CPU wheel this project is tested with; a looser range
-# pulls several GB of CUDA packages on a machine without a GPU.
+# The base install is what inference needs: preprocess -> infer -> score on a converted bundle.
+# `import ascend_asr.infer` (and preprocess, score, cli) imports neither torch nor onnx.
 BASE = [
     "numpy>=1.24",
-    "onnx>=1.14",
     "onnxruntime>=1.16",
-    "torch==2.13.0",
     "soundfile>=0.12",
     "soxr>=0.3",  # resampling: libsoxr, the resampler sox and librosa use
     "jiwer>=3.0",
@@ -15,19 +13,47 @@ BASE = [
     "kaldi-native-fbank>=1.22",  # Kaldi-exact fbank for the LSTM-CTC (TIMIT) frontend; x86_64 and aarch64 wheels
 ]
 
+# checkpoint -> ONNX -> bundle (export, convert, ATC, training recipes).
+# torch is pinned: 2.13.0 is the CPU wheel this project is tested with; a looser range
+# pulls several GB of CUDA packages on a machine without a GPU.
+EXPORT = [
+    "torch==2.13.0",
+    "onnx>=1.14",
+]
+
+LM = ["kenlm"]  # n-gram language models for beam search (compiles kenlm's C++; a pure-Python ARPA reader is the fallback)
+
+# The tests export and convert models, so they need the export extra's packages too.
+# librosa is the reference implementation the Jasper frontend is cross-checked against.
+TEST = EXPORT + LM + ["pytest>=7", "librosa>=0.10", "hypothesis>=6"]
+
+# Profiles: the source of truth is the top-level atc_profiles/ (the layout the design requires); wheels and
+# `pip install .` ship it as the data-only subpackage ascend_asr.atc_profiles (package_dir maps it onto
+# atc_profiles/). ascend_asr.profiles finds them in the installed package, else in the source checkout
+# (which is what an editable install sees).
+PACKAGES = find_packages(include=["ascend_asr", "ascend_asr.*"]) + ["ascend_asr.atc_profiles"]
+
 setup(
     name="ascend-asr",
     version="0.1.0",
     description="Speech-recognition models from checkpoint to Ascend OM: preprocess, convert, infer, score",
-    packages=find_packages(include=["ascend_asr", "ascend_asr.*"]),
-    package_data={"ascend_asr": ["assets/models/*", "assets/speech/*", "assets/speech/*/*", "assets/speech/*/*/*/*/*"]},
+    packages=PACKAGES,
+    package_dir={"ascend_asr.atc_profiles": "atc_profiles"},
+    package_data={
+        "ascend_asr": ["assets/models/*", "assets/speech/*", "assets/speech/*/*", "assets/speech/*/*/*/*/*"],
+        "ascend_asr.atc_profiles": ["*.yaml"],
+    },
     python_requires=">=3.9",
     install_requires=BASE,
     extras_require={
-        # librosa is the reference implementation the Jasper frontend is cross-checked against
-        "test": ["pytest>=7", "librosa>=0.10", "kenlm"],
-        # n-gram language models for beam search (compiles kenlm's C++; a pure-Python ARPA reader is the fallback)
-        "lm": ["kenlm"],
+        "export": EXPORT,
+        "lm": LM,
+        "test": TEST,
     },
-    entry_points={"console_scripts": ["ascend-asr=ascend_asr.cli:main"]},
+    entry_points={
+        "console_scripts": ["ascend-asr=ascend_asr.cli:main"],
+        # Model families from other packages register here (read by ascend_asr/families/__init__.py), e.g.
+        #   "ascend_asr.families": ["conformer = my_package.conformer:ConformerFamily"],
+        "ascend_asr.families": [],
+    },
 )

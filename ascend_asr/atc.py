@@ -7,11 +7,13 @@ import re
 import shlex
 import shutil
 import subprocess
-
-import onnx
+from typing import TYPE_CHECKING
 
 from .errors import AtcError
 from .profiles import BATCH, FRAMES, Profile
+
+if TYPE_CHECKING:  # annotations only: onnx is needed to convert, never to infer
+    import onnx
 
 DEFAULT_SOC_VERSION = "Ascend310P3"
 

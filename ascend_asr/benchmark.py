@@ -23,17 +23,35 @@ import sys
 import tempfile
 import time
 
+from .runner import run
+
 SINGLE_THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def frontend_speed(repeats: int = 20) -> dict:
+def manifest_clips(manifest: str | None) -> list:
+    """The utterances of `manifest` (default: the demo's bundled held-out clips); a bad line is an error."""
+    from .datasets import BadEntry, read_manifest
+    from .errors import ManifestError
+
+    if manifest is None:
+        from .demo import DEMO_MANIFEST  # imports torch: only when no manifest is given
+
+        manifest = DEMO_MANIFEST
+    clips = list(read_manifest(manifest))
+    bad = next((c for c in clips if isinstance(c, BadEntry)), None)
+    if bad is not None:
+        raise ManifestError(f"{bad.source}: {bad.message}")
+    if not clips:
+        raise ManifestError(f"{manifest}: no utterances; give a manifest with at least one")
+    return clips
+
+
+def frontend_speed(repeats: int = 20, manifest: str | None = None) -> dict:
     """Audio seconds processed per wall second by the Jasper frontend on the bundled clips."""
     from .audio import load_audio
-    from .datasets import read_manifest
-    from .demo import DEMO_MANIFEST
     from .frontends import JasperFilterbank
 
-    clips = [load_audio(u.audio_path) for u in read_manifest(DEMO_MANIFEST)]
+    clips = [load_audio(u.audio_path) for u in manifest_clips(manifest)]
     frontend = JasperFilterbank()
     audio_seconds = sum(len(c) for c in clips) / 16000 * repeats
     for c in clips:  # warm-up
@@ -58,11 +76,8 @@ def _run_measured(cmd: list[str]) -> tuple[float, int]:
     return time.perf_counter() - start, usage.ru_maxrss
 
 
-def preprocess_memory(counts=(100, 1000), profile: str = "jasper_small") -> list[dict]:
-    from .datasets import read_manifest
-    from .demo import DEMO_MANIFEST
-
-    clips = list(read_manifest(DEMO_MANIFEST))
+def preprocess_memory(counts=(100, 1000), profile: str = "jasper_small", manifest: str | None = None) -> list[dict]:
+    clips = manifest_clips(manifest)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
@@ -78,12 +93,12 @@ def preprocess_memory(counts=(100, 1000), profile: str = "jasper_small") -> list
     return results
 
 
-def demo_rtf() -> dict:
-    from .demo import run_demo
+def demo_rtf(manifest: str | None = None) -> dict:
+    from .demo import DEMO_MANIFEST, run_demo
 
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as quiet:
         start = time.perf_counter()
-        summary = run_demo(tmp, progress=False, out=quiet)
+        summary = run_demo(tmp, manifest=manifest or DEMO_MANIFEST, progress=False, out=quiet)
         total = time.perf_counter() - start
     return {"audio_seconds": summary["audio_seconds"], "infer_rtf": summary["rtf"],
             "pipeline_rtf": total / summary["audio_seconds"], "backend": summary["backend"],
@@ -91,42 +106,40 @@ def demo_rtf() -> dict:
 
 
 def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40, batch_size: int = 4,
-                      out=sys.stdout) -> dict:
+                      manifest: str | None = None, out=sys.stdout) -> dict:
     """Batches per second: device only, sync end to end, async end to end (one run, one machine)."""
-    from .audio import load_audio
     from .backends import open_session, run_pipelined
-    from .batching import assemble, row, smallest_gear, time_major
+    from .batching import assemble, row, time_major
     from .bundle import convert
-    from .datasets import read_manifest
-    from .decoding import greedy_ctc
-    from .demo import DEMO_MANIFEST, DEMO_PROFILE, save_random_checkpoint
+    from .decoding import OutputLayout, decode_utterance, make_decoder
+    from .demo import DEMO_PROFILE, save_random_checkpoint
     from .export import export_onnx
-    from .frontends import build_frontend
     from .families import load_model
+    from .featurize import featurize
+    from .frontends import build_frontend
     from .prep import utterance_tensors
     from .profiles import load_profile
 
     profile = load_profile(DEMO_PROFILE)
     frontend = build_frontend(profile.frontend)
-    clips = [(u.audio_path, u.id) for u in read_manifest(DEMO_MANIFEST)]
+    clips = [(u.audio_path, u.id) for u in manifest_clips(manifest)]
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as quiet:
         checkpoint = os.path.join(tmp, "model.pt")
         save_random_checkpoint(profile, checkpoint, seed=0)
         onnx_path = export_onnx(load_model(profile, checkpoint),
                                 os.path.join(tmp, "model.onnx"))
         bundle = convert(profile, onnx_path, os.path.join(tmp, "bundles"), batch_sizes=[batch_size], out=quiet)[0]
-        scores_spec, lengths_spec = bundle.output("log_probs"), bundle.output("out_lengths")
+        layout = OutputLayout.of(bundle)
+        greedy = make_decoder(bundle.vocabulary, layout.scores_are_probs)
 
         def stream():  # the host work before the device: reading audio, features, batch assembly
             for k in range(batches):
                 tensors, frames, ids = [], 0, []
                 for j in range(batch_size):
                     path, utt_id = clips[(k * batch_size + j) % len(clips)]
-                    samples = frontend.prepare_samples(load_audio(path))
-                    gear = smallest_gear(frontend.aligned_frames(len(samples)), profile.frames)
-                    feats, valid = frontend(samples)
-                    tensors.append(utterance_tensors(feats, valid, bundle.inputs, gear))
-                    frames = max(frames, gear)
+                    utt = featurize(frontend, path, profile.frames, profile_source=profile.source)
+                    tensors.append(utterance_tensors(utt.feats, utt.valid, bundle.inputs, utt.gear))
+                    frames = max(frames, utt.gear)
                     ids.append(utt_id)
                 yield assemble(tensors, bundle.inputs, batch_size, frames), ids
 
@@ -136,8 +149,9 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
         def decode(ids, outputs):  # the host work after the device: decoding, writing hypotheses
             start = time.perf_counter()
             for i, utt_id in enumerate(ids):
-                scores = time_major(row(outputs, scores_spec, i), scores_spec)
-                labels = greedy_ctc(scores, int(row(outputs, lengths_spec, i)), bundle.vocabulary.blank)
+                scores = time_major(row(outputs, layout.scores, i), layout.scores)
+                _, labels = decode_utterance(layout, greedy, scores,
+                                             out_length=row(outputs, layout.lengths, i) if layout.lengths else None)
                 hyps.write(f"{utt_id}\t{bundle.vocabulary.decode(labels)}\n")
             hyps.flush()
             decode_s.append(time.perf_counter() - start)
@@ -189,27 +203,30 @@ def main(argv=None) -> int:
     p.add_argument("--device", type=int, default=0)
     p.add_argument("--batches", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=4, choices=(1, 4), help="a batch size of the demo profile")
+    p.add_argument("--manifest", help="audio to measure on (default: the demo's bundled held-out clips)")
     args = p.parse_args(argv)
+    manifest_clips(args.manifest)  # a missing or bad manifest fails here, before any measurement
     if args.stream:
-        print_stream(stream_throughput(args.backend, args.device, args.batches, args.batch_size))
+        print_stream(stream_throughput(args.backend, args.device, args.batches, args.batch_size, args.manifest))
         return 0
     if args.frontend_only:
-        print(json.dumps(frontend_speed()))
+        print(json.dumps(frontend_speed(manifest=args.manifest)))
         return 0
-    proc = subprocess.run([sys.executable, "-m", "ascend_asr.benchmark", "--frontend-only"],
+    manifest_flag = ["--manifest", args.manifest] if args.manifest else []
+    proc = subprocess.run([sys.executable, "-m", "ascend_asr.benchmark", "--frontend-only", *manifest_flag],
                           env={**os.environ, **SINGLE_THREAD_ENV}, capture_output=True, text=True, check=True)
     fe = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"frontend (Jasper filterbank, 1 thread): {fe['x_realtime_per_core']:.0f}x real time per core "
           f"({fe['audio_seconds']:.0f} s of audio in {fe['compute_seconds']:.3f} s; target >= 1000x)")
-    demo = demo_rtf()
+    demo = demo_rtf(args.manifest)
     print(f"demo end to end ({demo['audio_seconds']:.1f} s of audio, backend={demo['backend']}, "
           f"fallback={str(demo['fallback']).lower()}): infer RTF {demo['infer_rtf']:.4f}, "
           f"pipeline RTF {demo['pipeline_rtf']:.4f} (export + convert + preprocess + infer)")
-    for r in preprocess_memory(tuple(int(c) for c in args.counts.split(","))):
+    for r in preprocess_memory(tuple(int(c) for c in args.counts.split(",")), manifest=args.manifest):
         print(f"preprocess {r['utterances']:>5} utterances: peak RSS {r['peak_rss_mib']:.0f} MiB, "
               f"wall {r['wall_s']:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -6,8 +6,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-
-import onnx
+from typing import TYPE_CHECKING
 
 from .atc import (
     DEFAULT_SOC_VERSION,
@@ -17,13 +16,26 @@ from .atc import (
     find_atc,
     run_atc,
 )
-from .errors import AtcError, BackendError, ProfileError
+from .errors import AscendAsrError, AtcError, BackendError, ProfileError
 from .frontends import build_frontend, frontend_spec
 from .profiles import BATCH, FRAMES, Profile, TensorSpec, load_profile
 from .tensor_files import read_format_json, write_json_atomic
 from .text import Vocabulary
 
+if TYPE_CHECKING:  # onnx is imported only where a bundle is made (static_graph, convert): infer needs
+    import onnx  # neither onnx nor torch, so the base install has neither
+
 BUNDLE_FORMAT = "ascend-asr-bundle/1"
+
+
+def import_onnx():
+    """onnx, which only making a bundle needs (the `export` extra)."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise AscendAsrError("converting to a bundle needs the onnx package, which the base install leaves out: "
+                             "pip install 'ascend-asr[export]' (inference on an existing bundle needs no onnx)") from exc
+    return onnx
 
 
 def sha256(path: str) -> str:
@@ -79,7 +91,9 @@ class Bundle:
 
     def output_frames(self, frames: int) -> int:
         """Valid output frames for `frames` valid input frames, when the model does not output them."""
-        return (int(frames) - 1) // int(self.manifest.get("time_stride", 1)) + 1
+        from .decoding import output_frames
+
+        return output_frames(frames, int(self.manifest.get("time_stride", 1)))
 
 
 def open_bundle(model_path: str) -> Bundle:
@@ -96,6 +110,8 @@ def open_bundle(model_path: str) -> Bundle:
 
 def static_graph(model: onnx.ModelProto, profile: Profile, batch: int) -> onnx.ModelProto:
     """Fix every input axis the profile fixes for this batch size; a multi-gear frames axis stays symbolic."""
+    onnx = import_onnx()
+
     static = onnx.ModelProto()
     static.CopyFrom(model)
     single_gear = profile.frames[0] if len(profile.frames) == 1 else None
@@ -150,6 +166,7 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
     last, so a failing ATC leaves no half-written bundle (only its log, NAME_bsB.atc-failed.log).
     dry_run prints the ATC commands and writes nothing.
     """
+    onnx = import_onnx()
     if isinstance(profile, str):
         profile = load_profile(profile)
     if not os.path.isfile(onnx_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .errors import AscendAsrError
+from .runner import run
 
 COMMANDS = {
     "export": ("ascend_asr.export_cli", "upstream checkpoint (+ its config) -> ONNX"),
@@ -19,18 +19,18 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
+    """`ascend-asr <command> ...`: the command's main, through the one runner (errors, interruptions)."""
+    return run(dispatch, argv)
+
+
+def dispatch(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         print("usage: ascend-asr <command> [options]\n\ncommands:")
         for name, (_, help_text) in COMMANDS.items():
             print(f"  {name:<11} {help_text}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    try:
-        return module.main(argv[1:])
-    except AscendAsrError as exc:
-        print(f"[ascend-asr] error: {exc}", file=sys.stderr)
-        return 2
+    return importlib.import_module(COMMANDS[argv[0]][0]).main(argv[1:])
 
 
 if __name__ == "__main__":

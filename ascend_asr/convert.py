@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from .bundle import convert
+from .runner import run
 
 
 def main(argv=None) -> int:
@@ -41,4 +42,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -39,14 +39,13 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
     """Entries of a manifest file or a LibriSpeech folder, in order.
 
     Relative audio paths are read from `data_dir` when given, else from the manifest's folder.
+    A missing or unknown manifest raises ManifestError here, before any entry is read.
     """
     if os.path.isdir(path):
-        yield from _read_librispeech(path)
-        return
+        return _read_librispeech(path, _librispeech_transcripts(path))
     if not os.path.isfile(path):
         raise ManifestError(f"{path}: manifest not found; give a .tsv, .jsonl, NVIDIA or deepspeech.pytorch .json "
-                            "manifest "
-                            "or a LibriSpeech folder")
+                            "manifest or a LibriSpeech folder")
     base = data_dir or os.path.dirname(os.path.abspath(path))
     if path.endswith(".tsv"):
         entries = _read_tsv(path, base)
@@ -57,7 +56,7 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
     else:
         raise ManifestError(f"{path}: unknown manifest type; use .tsv (columns path, text[, duration]), "
                             ".jsonl, NVIDIA .json, or a LibriSpeech folder")
-    yield from _unique_ids(entries)
+    return _unique_ids(entries)
 
 
 def _unique_ids(entries: Iterator[Entry]) -> Iterator[Entry]:
@@ -192,13 +191,18 @@ def _read_nvidia_json(path: str, base: str, items: list) -> Iterator[Entry]:
         yield Utterance(_utterance_id(audio), audio, item["transcript"], duration, source)
 
 
-def _read_librispeech(root: str) -> Iterator[Entry]:
-    """LibriSpeech: <root>/**/<spk>-<chapter>.trans.txt with lines '<utt-id> <TEXT>'."""
+def _librispeech_transcripts(root: str) -> list[str]:
+    """<root>/**/<spk>-<chapter>.trans.txt, sorted."""
     transcripts = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files
                          if f.endswith(".trans.txt"))
     if not transcripts:
         raise ManifestError(f"{root}: no *.trans.txt found; expected the LibriSpeech layout "
                             "<speaker>/<chapter>/<speaker>-<chapter>.trans.txt")
+    return transcripts
+
+
+def _read_librispeech(root: str, transcripts: list[str]) -> Iterator[Entry]:
+    """LibriSpeech: <root>/**/<spk>-<chapter>.trans.txt with lines '<utt-id> <TEXT>'."""
     for trans in transcripts:
         folder = os.path.dirname(trans)
         with open(trans, encoding="utf-8") as f:

@@ -1,9 +1,58 @@
-"""CTC decoding of per-frame (log-)probabilities."""
+"""CTC decoding of per-frame (log-)probabilities, over each utterance's valid output frames.
+
+One path for every decoder of model outputs (infer, the ModelZoo postprocess adapters, the recipes):
+`OutputLayout.of(profile or bundle)` says where the scores are and how many of their frames are
+valid, `decode_utterance` applies it to one utterance.
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
+
+
+def output_frames(frames: int, time_stride: int = 1) -> int:
+    """Valid output frames of a model that subsamples time by `time_stride`, for `frames` valid input
+    frames: (frames - 1) // time_stride + 1 (a strided convolution's; the rule for models without
+    an `out_lengths` output)."""
+    return (int(frames) - 1) // int(time_stride) + 1
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """What decoding needs to know of a model's outputs, from its profile or its bundle manifest."""
+
+    scores: object  # TensorSpec of the 'log_probs' or 'probs' output
+    lengths: object | None = None  # TensorSpec of 'out_lengths', when the model outputs them
+    time_stride: int = 1
+
+    @classmethod
+    def of(cls, model) -> "OutputLayout":
+        """The layout of a Profile or a Bundle."""
+        stride = getattr(model, "time_stride", None)
+        if stride is None:  # a Bundle: the manifest records its profile's rule
+            stride = model.manifest.get("time_stride", 1)
+        return cls(model.output("log_probs") or model.output("probs"), model.output("out_lengths"), int(stride))
+
+    @property
+    def scores_are_probs(self) -> bool:
+        return self.scores.role == "probs"
+
+    def valid_frames(self, frames: int | None = None, out_length=None) -> int | None:
+        """The model's own output length when it has one, else the output-length rule on the valid
+        input frames; None (every frame, padding included) when neither is known."""
+        if out_length is not None:
+            return int(out_length)
+        return None if frames is None else output_frames(frames, self.time_stride)
+
+
+def decode_utterance(layout: OutputLayout, decode, scores: np.ndarray, frames: int | None = None,
+                     out_length=None) -> tuple[int | None, list[int]]:
+    """(valid output frames, label ids) of one utterance's time-major scores [T, V]; `decode` is a
+    decoder of make_decoder, or any (scores, valid frames) -> ids."""
+    length = layout.valid_frames(frames, out_length)
+    return length, decode(scores, length)
 
 
 def greedy_ctc(scores: np.ndarray, length: int | None, blank: int) -> list[int]:
@@ -25,7 +74,8 @@ def load_language_model(path: str):
     from .language_model import ArpaLM, KenLM
 
     if not os.path.isfile(path):
-        raise ProfileError(f"{path}: language model not found")
+        raise ProfileError(f"{path}: language model not found; give an ARPA file (or a kenlm binary, with kenlm "
+                           "installed) to --lm")
     try:
         import kenlm  # noqa: F401
     except ImportError:

@@ -21,7 +21,7 @@ from .infer import InferOptions, infer, print_summary
 from .families import build_model, load_model, reference_checkpoint
 from .preprocess import preprocess
 from .profiles import load_profile
-from .tensor_files import read_jsonl
+from .results import read_hyps
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "speech")
 DEMO_MANIFEST = os.path.join(ASSETS, "heldout", "manifest.tsv")
@@ -60,7 +60,7 @@ def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = D
     preprocess(manifest, prep_dir, profile, progress=progress)
     summary = infer(bundle.om_path, prep_dir, results_dir, InferOptions(backend=backend, progress=progress),
                     out=out)
-    for r in read_jsonl(os.path.join(results_dir, "hyps.jsonl")):
+    for r in read_hyps(results_dir):
         print(f"{r['id']}\n  REF: {r['ref']}\n  HYP: {r['hyp']}", file=out)
     print_summary(summary, out=out)
     total = time.perf_counter() - start
@@ -87,4 +87,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runner import run
+
+    sys.exit(run(main))

@@ -60,4 +60,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runner import run
+
+    sys.exit(run(main))

@@ -8,7 +8,6 @@ A rerun into the same results/ resumes: finished utterances are neither redone n
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -20,16 +19,13 @@ from tqdm import tqdm
 from .backends import BACKENDS, MODES, open_session, run_pipelined
 from .batching import assemble, pick_frames, row, time_major
 from .bundle import Bundle, open_bundle
-from .decoding import make_decoder
+from .decoding import OutputLayout, decode_utterance, make_decoder
 from .errors import AscendAsrError, TensorFileError
 from .metrics import percent, score
 from .prep import PrepDir, open_prep
-from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
-
-HYPS = "hyps.jsonl"
-RUN = "run.json"
-SUMMARY = "summary.json"
-OUTPUTS = "outputs"
+from .results import SUMMARY, claim, hyps_path, output_path, read_hyps, write_summary
+from .runner import run
+from .tensor_files import JsonlAppender, write_bin
 
 
 def timing_stats(values) -> dict:
@@ -75,13 +71,12 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     vocab = bundle.vocabulary
     if bundle.manifest.get("warning"):
         print(f"[ascend-asr] WARNING ({bundle.name}): {bundle.manifest['warning']}", file=out)
-    scores_spec = bundle.output("log_probs") or bundle.output("probs")
-    decode = make_decoder(vocab, scores_spec.role == "probs", options.decoder, options.beam_width, options.lm,
+    layout = OutputLayout.of(bundle)
+    decode = make_decoder(vocab, layout.scores_are_probs, options.decoder, options.beam_width, options.lm,
                           options.lm_alpha, options.lm_beta)
-    lengths_spec = bundle.output("out_lengths")
-    hyps_path = os.path.join(output, HYPS)
-    _claim_results(output, bundle, prep)
-    finished = {r["stem"] for r in read_jsonl(hyps_path)}
+    claim(output, {"model": bundle.name, "onnx_sha256": bundle.manifest["onnx_sha256"],
+                   "prep": os.path.abspath(prep.path), "prep_profile": prep.info["profile"]})
+    finished = {r["stem"] for r in read_hyps(output)}
     pending = [r for r in prep.rows if r["stem"] not in finished]
     failures, fed_frames, true_frames = [], 0, 0
     batch_size = bundle.batch_size
@@ -108,9 +103,10 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     def consume(rows, outputs):
         nonlocal true_frames
         for i, meta in enumerate(rows):
-            scores = time_major(row(outputs, scores_spec, i), scores_spec)
-            out_len = int(row(outputs, lengths_spec, i)) if lengths_spec else bundle.output_frames(meta["frames"])
-            hyp = vocab.decode(decode(scores, out_len))
+            scores = time_major(row(outputs, layout.scores, i), layout.scores)
+            out_len, ids = decode_utterance(layout, decode, scores, meta["frames"],
+                                            row(outputs, layout.lengths, i) if layout.lengths else None)
+            hyp = vocab.decode(ids)
             if options.save_outputs:
                 _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
             hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
@@ -119,7 +115,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         bar.update(len(rows))
 
     with open_session(bundle, options.backend, options.device, options.mode, out=out) as session, \
-            JsonlAppender(hyps_path) as hyps, \
+            JsonlAppender(hyps_path(output)) as hyps, \
             tqdm(total=len(pending), desc="infer", unit="utt", disable=not options.progress) as bar:
         loop_start = time.perf_counter()
         run_pipelined(session, batches(), consume)
@@ -127,7 +123,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         timings = session.timings
         backend_name, fallback, mode = session.name, session.fallback, session.mode
 
-    results = read_jsonl(hyps_path)
+    results = read_hyps(output)
     total = score((r["ref"], r["hyp"]) for r in results)
     wall = time.perf_counter() - wall_start
     failed_stems = {f["stem"] for f in failures}
@@ -155,33 +151,15 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         "failures": failures, **{k: v for k, v in total.to_dict().items() if k != "utterances"},
         "error_rate": vocab.error_rate_name,  # "wer" holds token errors: phone error rate for phone vocabularies
     }
-    write_json_atomic(os.path.join(output, SUMMARY), summary)
+    write_summary(output, summary)
     return summary
-
-
-def _claim_results(output: str, bundle: Bundle, prep: PrepDir) -> None:
-    """Record which model and prep/ a results folder belongs to; resuming with others is refused."""
-    identity = {"model": bundle.name, "onnx_sha256": bundle.manifest["onnx_sha256"],
-                "prep": os.path.abspath(prep.path), "prep_profile": prep.info["profile"]}
-    path = os.path.join(output, RUN)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            previous = json.load(f)
-        if previous != identity:
-            raise TensorFileError(f"{output}: holds results of {previous['model']} on {previous['prep']}, not "
-                                  f"{identity['model']} on {identity['prep']}; write to a new --output folder")
-    elif read_jsonl(os.path.join(output, HYPS)):
-        raise TensorFileError(f"{output}: has {HYPS} but no {RUN}, so its origin is unknown; "
-                              "write to a new --output folder")
-    else:
-        write_json_atomic(path, identity)
 
 
 def _save_outputs(output: str, stem: str, outputs: dict, bundle: Bundle, index: int, fmt: str) -> None:
     """ais_bench naming: <stem>_<k>.bin|npy, one file per output, batch axis kept (size 1)."""
     for k, spec in enumerate(bundle.outputs):
         array = np.expand_dims(row(outputs, spec, index), spec.axis("batch"))
-        path = os.path.join(output, OUTPUTS, f"{stem}_{k}.{fmt}")
+        path = output_path(output, stem, k, fmt)
         if fmt == "bin":
             write_bin(path, array, spec.dtype)
         else:
@@ -219,19 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        summary = infer(args.model, args.input, args.output,
-                        InferOptions(backend=args.backend, device=args.device, mode=args.mode,
-                                     save_outputs=args.save_outputs, decoder=args.decoder, beam_width=args.beam_width,
-                                     lm=args.lm, lm_alpha=args.lm_alpha, lm_beta=args.lm_beta,
-                                     progress=not args.no_progress))
-    except AscendAsrError as exc:
-        print(f"[ascend-asr] error: {exc}", file=sys.stderr)
-        return 2
+    summary = infer(args.model, args.input, args.output,
+                    InferOptions(backend=args.backend, device=args.device, mode=args.mode,
+                                 save_outputs=args.save_outputs, decoder=args.decoder, beam_width=args.beam_width,
+                                 lm=args.lm, lm_alpha=args.lm_alpha, lm_beta=args.lm_beta,
+                                 progress=not args.no_progress))
     print_summary(summary)
-    print(f"[ascend-asr] results: {os.path.join(args.output, HYPS)}, {os.path.join(args.output, SUMMARY)}")
+    print(f"[ascend-asr] results: {hyps_path(args.output)}, {os.path.join(args.output, SUMMARY)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -6,16 +6,16 @@ utterance is reported, counted and skipped; a rerun resumes where the last run s
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from .audio import load_audio
-from .batching import smallest_gear
 from .datasets import BadEntry, read_manifest
-from .errors import AscendAsrError, ShapeError, TensorFileError
+from .errors import AscendAsrError, TensorFileError
+from .featurize import featurize
 from .frontends import build_frontend, frontend_spec
 from .prep import (
     FAILURES,
@@ -29,6 +29,7 @@ from .prep import (
     write_info_file,
 )
 from .profiles import Profile, load_profile
+from .runner import run
 from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
 
 
@@ -42,9 +43,10 @@ class PrepSummary:
 
 
 def read_manifests(manifests, data_dir: str | None):
-    """Entries of one manifest, or of several in a row (as ModelZoo's --val_manifests)."""
-    for manifest in [manifests] if isinstance(manifests, str) else manifests:
-        yield from read_manifest(manifest, data_dir)
+    """Entries of one manifest, or of several in a row (as ModelZoo's --val_manifests); a missing
+    manifest is an error before anything is read or written."""
+    readers = [read_manifest(m, data_dir) for m in ([manifests] if isinstance(manifests, str) else manifests)]
+    return itertools.chain.from_iterable(readers)
 
 
 def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | None = None,
@@ -59,13 +61,11 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
     settings = {"format": PREP_FORMAT, "profile": profile.name, "frontend": frontend_spec(frontend),
                 "inputs": [t.to_dict() for t in profile.inputs], "frames": list(profile.frames),
                 "vocabulary": profile.vocabulary.to_spec(), "input_dirs": dict(input_dirs or {})}
+    entries = read_manifests(manifest, data_dir)
     done = _resume_state(output, settings)
     failures = []
     resumed = written = 0
     audio_seconds = 0.0
-    max_frames = max(profile.frames)
-    rate, hop = frontend.params.sample_rate, frontend.hop_length
-    entries = read_manifests(manifest, data_dir)
     with JsonlAppender(os.path.join(output, META)) as meta:
         for index, entry in enumerate(tqdm(entries, desc="preprocess", unit="utt", disable=not progress)):
             if limit is not None and index >= limit:
@@ -84,27 +84,20 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
                 audio_seconds += done[stem]["duration"]
                 continue
             try:
-                audio = load_audio(entry.audio_path, rate, resample=resample, mix_to_mono=mix_to_mono)
-                samples = frontend.prepare_samples(audio)
-                needed = frontend.aligned_frames(len(samples))
-                gear = smallest_gear(needed, profile.frames)
-                if gear is None:
-                    raise ShapeError(
-                        f"{entry.audio_path}: {len(samples) / rate:.2f} s needs {needed} frames, but the largest "
-                        f"compiled shape holds {max_frames} frames ({max_frames * hop / rate:.2f} s); split the "
-                        f"audio or add a larger frame gear to the profile ({profile.source})")
-                feats, valid = frontend(samples)
+                utt = featurize(frontend, entry.audio_path, profile.frames, resample=resample,
+                                mix_to_mono=mix_to_mono, profile_source=profile.source)
             except AscendAsrError as exc:
                 message = str(exc) if entry.audio_path in str(exc) else f"{entry.audio_path}: {exc}"
                 failures.append({"stem": stem, "id": entry.id, "audio": entry.audio_path, "source": entry.source,
                                  "error": message})
                 tqdm.write(f"[ascend-asr] skipped {entry.id}: {message}", file=log)
                 continue
-            for spec, tensor in zip(profile.inputs, utterance_tensors(feats, valid, profile.inputs, gear).values()):
+            tensors = utterance_tensors(utt.feats, utt.valid, profile.inputs, utt.gear)
+            for spec, tensor in zip(profile.inputs, tensors.values()):
                 write_bin(bin_path(output, spec, stem, input_dirs), tensor, spec.dtype)
-            duration = len(audio) / rate  # of the file, before any silence trimming
+            duration = utt.duration  # of the file, before any silence trimming
             meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
-                        "frames": valid, "padded_frames": gear,
+                        "frames": utt.valid, "padded_frames": utt.gear,
                         "text": profile.vocabulary.normalize(entry.text), "raw_text": entry.text})
             written += 1
             audio_seconds += duration
@@ -157,4 +150,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -17,7 +17,7 @@ import yaml
 
 from .families import family_names, get_family
 from .families.base import Family, UpstreamModel
-from .profiles import family_io, find_profile, profile_from_dict
+from .profiles import family_io, find_profile, profile_from_dict, resolve_profile_path
 from .tensor_files import write_text_atomic
 
 
@@ -32,9 +32,8 @@ def profile_dict(family: Family, upstream: UpstreamModel, name: str, base: str |
     d["family"] = family.name
     d["model_config"] = family.config_to_dict(upstream.config)
     d["frontend"] = {**d["frontend"], **(upstream.frontend or {})}
-    if d["frontend"].get("cmvn_stats") and not os.path.isabs(d["frontend"]["cmvn_stats"]):
-        d["frontend"]["cmvn_stats"] = os.path.normpath(os.path.join(os.path.dirname(base_path),
-                                                                    d["frontend"]["cmvn_stats"]))
+    if d["frontend"].get("cmvn_stats"):  # the written profile lives elsewhere: resolve against the base's folder
+        d["frontend"]["cmvn_stats"] = resolve_profile_path(str(d["frontend"]["cmvn_stats"]), base_path)
     if upstream.vocabulary:
         d["vocabulary"] = upstream.vocabulary
     if frames:
@@ -92,4 +91,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runner import run
+
+    sys.exit(run(main))

@@ -14,7 +14,25 @@ BATCH, FRAMES, OUT_FRAMES = "batch", "frames", "out_frames"
 SYMBOLS = (BATCH, FRAMES, OUT_FRAMES)
 INPUT_ROLES = ("features", "lengths")
 OUTPUT_ROLES = ("log_probs", "probs", "out_lengths")
-PROFILE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "atc_profiles")
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_PREFIX = "package:"  # a profile path "package:assets/..." lies inside the installed ascend_asr package
+
+
+def _profile_dir() -> str:
+    """The profiles' folder: ascend_asr/atc_profiles/ in an installed package (wheel, `pip install .`), else the
+    source checkout's top-level atc_profiles/ (what an editable install and a plain checkout see)."""
+    try:
+        from importlib.resources import files
+
+        packaged = files("ascend_asr") / "atc_profiles"
+        if packaged.is_dir():
+            return str(packaged)
+    except (ImportError, TypeError, NotImplementedError):
+        pass
+    return os.path.join(os.path.dirname(PACKAGE_DIR), "atc_profiles")
+
+
+PROFILE_DIR = _profile_dir()
 
 # onnx.TensorProto element types (the numbers are ONNX's); onnx itself is needed only to convert
 _ONNX_DTYPES = {1: "float32", 10: "float16", 6: "int32", 7: "int64", 11: "float64", 3: "int8", 2: "uint8", 9: "bool"}
@@ -70,7 +88,9 @@ class Profile:
     source: str = ""
 
     def output_frames(self, frames: int) -> int:
-        return (int(frames) - 1) // self.time_stride + 1
+        from .decoding import output_frames
+
+        return output_frames(frames, self.time_stride)
 
     def input(self, role: str) -> TensorSpec:
         return next(t for t in self.inputs if t.role == role)
@@ -105,14 +125,28 @@ class Profile:
                                        f"ONNX dtype {dtype} in {onnx_path}")
 
 
+def known_profiles() -> list[str]:
+    return sorted(f[:-5] for f in os.listdir(PROFILE_DIR) if f.endswith(".yaml")) if os.path.isdir(PROFILE_DIR) else []
+
+
 def find_profile(name_or_path: str) -> str:
     if os.path.isfile(name_or_path):
         return name_or_path
     candidate = os.path.join(PROFILE_DIR, f"{name_or_path}.yaml")
     if os.path.isfile(candidate):
         return candidate
-    known = sorted(f[:-5] for f in os.listdir(PROFILE_DIR) if f.endswith(".yaml")) if os.path.isdir(PROFILE_DIR) else []
-    raise ProfileError(f"profile {name_or_path!r} not found (neither a file nor one of {known} in {PROFILE_DIR})")
+    raise ProfileError(f"profile {name_or_path!r} not found: neither a file nor a known profile name; "
+                       f"known: {', '.join(known_profiles()) or 'none'} (in {PROFILE_DIR})")
+
+
+def resolve_profile_path(path: str, source: str) -> str:
+    """A path inside a profile: "package:REL" is REL inside the installed ascend_asr package (so it resolves in
+    a wheel install and a checkout alike); another relative path is relative to the profile file's folder."""
+    if path.startswith(PACKAGE_PREFIX):
+        return os.path.join(PACKAGE_DIR, *path[len(PACKAGE_PREFIX):].strip("/").split("/"))
+    if not os.path.isabs(path) and os.path.isfile(source):
+        return os.path.normpath(os.path.join(os.path.dirname(source), path))
+    return path
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -151,8 +185,8 @@ def profile_from_dict(d: dict, source: str) -> Profile:
     if len(frames) > 100:
         raise ProfileError(f"{source}: {len(frames)} frame gears; ATC --dynamic_dims allows at most 100")
     frontend = dict(d["frontend"])
-    if frontend.get("cmvn_stats") and not os.path.isabs(frontend["cmvn_stats"]) and os.path.isfile(source):
-        frontend["cmvn_stats"] = os.path.normpath(os.path.join(os.path.dirname(source), frontend["cmvn_stats"]))
+    if frontend.get("cmvn_stats"):
+        frontend["cmvn_stats"] = resolve_profile_path(str(frontend["cmvn_stats"]), source)
     model_config = d.get("model_config", "")
     return Profile(name=str(d["name"]), family=str(d["family"]),
                    model_config=dict(model_config) if isinstance(model_config, dict) else str(model_config),

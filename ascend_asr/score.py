@@ -2,28 +2,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from .errors import TensorFileError
-from .infer import HYPS
 from .metrics import char_errors, percent, score, word_errors
-from .tensor_files import read_jsonl, write_json_atomic
-
-SCORE = "score.json"
+from .results import read_scored_hyps, write_score
+from .runner import run
 
 
 def score_results(results_dir: str) -> dict:
-    path = os.path.join(results_dir, HYPS)
-    rows = read_jsonl(path)
-    if not rows:
-        raise TensorFileError(f"{path}: no hypotheses; run `python -m ascend_asr.infer` first")
+    rows = read_scored_hyps(results_dir)
     total = score((r["ref"], r["hyp"]) for r in rows)
     per_utt = [{"id": r["id"], "ref": r["ref"], "hyp": r["hyp"],
                 "wer": word_errors(r["ref"], r["hyp"]).rate, "cer": char_errors(r["ref"], r["hyp"]).rate}
                for r in rows]
     report = {**total.to_dict(), "per_utterance": per_utt}
-    write_json_atomic(os.path.join(results_dir, SCORE), report)
+    write_score(results_dir, report)
     return report
 
 
@@ -46,4 +39,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

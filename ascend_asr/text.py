@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import ProfileError
 
-JASPER_LABELS = (" ", *"abcdefghijklmnopqrstuvwxyz", "'")  # blank is appended last (id 28)
+ENGLISH_LABELS = (" ", *"abcdefghijklmnopqrstuvwxyz", "'")  # space, a-z, apostrophe (NVIDIA Jasper's labels)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ascend_asr.modelzoo import profile_for_model_config, write_agg_txts  # noqa: E402
-from ascend_asr.prep import open_prep  # noqa: E402
-from ascend_asr.preprocess import preprocess  # noqa: E402
+from ascend_asr.modelzoo.jasper import run_preprocess  # noqa: E402
+from ascend_asr.runner import run  # noqa: E402
 
 
 def main(argv=None):
@@ -30,15 +29,8 @@ def main(argv=None):
     p.add_argument("--prep_dir", default="./prep", help="where prep.json, meta.jsonl and the info file go")
     for unused in ("--device_id", "--cpu_run", "--sync_infer"):  # accepted for compatibility; no effect here
         p.add_argument(unused, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    profile = profile_for_model_config(args.model_config, "jasper", args.max_duration, args.pad_to_max_duration)
-    dirs = {profile.inputs[0].name: os.path.abspath(args.save_bin_0),
-            profile.inputs[1].name: os.path.abspath(args.save_bin_1)}
-    summary = preprocess(args.val_manifests, args.prep_dir, profile, data_dir=args.dataset_dir, input_dirs=dirs)
-    print(f"{summary.written} written, {summary.failed} failed -> {args.save_bin_0}, {args.save_bin_1}")
-    write_agg_txts(args.json_file, open_prep(args.prep_dir).rows)
-    return 0
+    return run_preprocess(p.parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

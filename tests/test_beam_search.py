@@ -9,9 +9,9 @@ import pytest
 from ascend_asr.beam_search import prefix_beam_search, prefix_beam_search_nbest
 from ascend_asr.decoding import greedy_ctc
 from ascend_asr.language_model import LN10, ArpaLM, KenLM, LanguageModel
-from ascend_asr.text import JASPER_LABELS, Vocabulary
+from ascend_asr.text import ENGLISH_LABELS, Vocabulary
 
-JASPER = Vocabulary.from_spec({"labels": list(JASPER_LABELS), "blank": "last"})  # " ", a..z, "'", blank 28
+JASPER = Vocabulary.from_spec({"labels": list(ENGLISH_LABELS), "blank": "last"})  # " ", a..z, "'", blank 28
 
 
 def log_softmax(x):

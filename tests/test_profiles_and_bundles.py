@@ -8,12 +8,15 @@ import yaml
 
 from ascend_asr.bundle import convert, open_bundle
 from ascend_asr.errors import BackendError, ProfileError
-from ascend_asr.profiles import PROFILE_DIR, load_profile, profile_from_dict
+from ascend_asr.profiles import PROFILE_DIR, family_io, load_profile, profile_from_dict
 
 
 def profile_dict(name="jasper"):
-    with open(os.path.join(PROFILE_DIR, f"{name}.yaml")) as f:
-        return yaml.safe_load(f)
+    """The shipped profile as a mapping, with the I/O its family declares written out (so a test can spoil it)."""
+    path = os.path.join(PROFILE_DIR, f"{name}.yaml")
+    with open(path) as f:
+        d = yaml.safe_load(f)
+    return {**family_io(d, path), **d}
 
 
 def test_shipped_profiles_load_and_match_the_exported_graph(small_onnx):

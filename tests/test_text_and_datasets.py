@@ -6,14 +6,14 @@ import pytest
 
 from ascend_asr.datasets import BadEntry, Utterance, read_manifest
 from ascend_asr.errors import ManifestError
-from ascend_asr.text import JASPER_LABELS, Vocabulary, normalize_transcript
+from ascend_asr.text import ENGLISH_LABELS, Vocabulary, normalize_transcript
 
 SPEECH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "ascend_asr", "assets", "speech")
 
 
 def norm(text):
-    return normalize_transcript(text, JASPER_LABELS)
+    return normalize_transcript(text, ENGLISH_LABELS)
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -57,28 +57,28 @@ def test_non_ascii_folded():
 
 def test_output_only_uses_labels():
     out = norm("Héllo #42, Dr. Ng: 50% @home + 1.5 $3!")
-    assert set(out) <= set(JASPER_LABELS)
+    assert set(out) <= set(ENGLISH_LABELS)
 
 
 def test_vocab_blank_last_is_28():
-    vocab = Vocabulary.from_spec({"labels": list(JASPER_LABELS), "blank": "last"})
-    assert len(JASPER_LABELS) == 28
+    vocab = Vocabulary.from_spec({"labels": list(ENGLISH_LABELS), "blank": "last"})
+    assert len(ENGLISH_LABELS) == 28
     assert vocab.blank == 28 and vocab.size == 29
-    assert vocab.labels[:28] == JASPER_LABELS
+    assert vocab.labels[:28] == ENGLISH_LABELS
 
 
 def test_vocab_blank_defaults_to_last():
-    assert Vocabulary.from_spec({"labels": list(JASPER_LABELS)}).blank == 28
+    assert Vocabulary.from_spec({"labels": list(ENGLISH_LABELS)}).blank == 28
 
 
 def test_vocab_decode_skips_blanks():
-    vocab = Vocabulary.from_spec({"labels": list(JASPER_LABELS), "blank": "last"})
+    vocab = Vocabulary.from_spec({"labels": list(ENGLISH_LABELS), "blank": "last"})
     # ' '=0, a=1 ... h=8, i=9, "'"=27
     assert vocab.decode([28, 8, 28, 9, 28, 0, 27, 28]) == "hi '"
 
 
 def test_vocab_encode_drops_unknown():
-    vocab = Vocabulary.from_spec({"labels": list(JASPER_LABELS), "blank": "last"})
+    vocab = Vocabulary.from_spec({"labels": list(ENGLISH_LABELS), "blank": "last"})
     assert vocab.encode("hi! 'X<") == [8, 9, 0, 27]
     assert vocab.decode(vocab.encode("a b")) == "a b"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from importlib import metadata
 
 from ..errors import ProfileError
@@ -36,7 +37,7 @@ def registry() -> dict[str, Family]:
         try:
             family = _instance(entry.load())
         except Exception as exc:  # a broken plug-in must not break the built-in families
-            print(f"[ascend-asr] warning: family plug-in {entry.name} ({entry.value}) failed to load: {exc}")
+            print(f"[ascend-asr] warning: family plug-in {entry.name} ({entry.value}) failed to load: {exc}", file=sys.stderr)
             continue
         families.setdefault(family.name, family)
     return families

@@ -9,6 +9,7 @@ only records its arguments and state. Any other global is refused.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import os
 import pickle
@@ -29,6 +30,7 @@ TORCH_GLOBALS = {
     "torch.Size": torch.Size,
     "torch.device": torch.device,
     "collections.OrderedDict": collections.OrderedDict,
+    "collections.defaultdict": collections.defaultdict,
     **{f"builtins.{t.__name__}": t for t in (str, int, float, bool, complex, bytes, dict, list, tuple, set,
                                              frozenset, slice, type(None))},
     **{f"torch.{name}": getattr(torch, name) for name in ("float32", "float16", "float64", "int32", "int64",
@@ -61,6 +63,14 @@ def stand_ins(names) -> dict[str, type]:
     return {name: type(name.rsplit(".", 1)[1], (Inert,), {"pickled_name": name}) for name in names}
 
 
+def python3_name(module: str, name: str) -> tuple[str, str]:
+    """Python 2 names (pickle protocol 2, what torch.save writes: `__builtin__.unicode`) as Python 3's,
+    the mapping pickle itself applies and a find_class override would otherwise skip."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 def restricted_load(path: str, allowed: dict[str, object]) -> object:
     """torch.load(path) where the pickle may name only TORCH_GLOBALS and `allowed` (dotted name -> object)."""
     if not os.path.isfile(path):
@@ -76,6 +86,7 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str):
+            module, name = python3_name(module, name)
             key = f"{module}.{name}"
             if key not in table:
                 raise pickle.UnpicklingError(f"global {key} is not on the allowed list")

@@ -17,14 +17,14 @@ import torch
 from ..batching import assemble, pick_frames
 from ..bundle import convert
 from ..datasets import read_manifest
-from ..decoding import greedy_ctc
+from ..decoding import OutputLayout, decode_utterance, make_decoder
 from ..export import export_onnx
 from ..infer import InferOptions, infer
 from ..metrics import percent, score
 from ..families import get_family, load_model
 from ..prep import open_prep
 from ..preprocess import preprocess
-from ..tensor_files import read_jsonl
+from ..results import read_hyps
 from .model_card import write_model_card
 from .ngram_lm import write_bigram_arpa
 from .reference_data import TEST_SETS
@@ -38,6 +38,9 @@ def torch_transcripts(model, family, profile, prep_dir: str, bundle) -> dict[str
     the same utterances together, padded to the same gear (models without length masks see the padding)."""
     prep = open_prep(prep_dir)
     names = [spec.name for spec in profile.inputs]
+    vocab = profile.vocabulary
+    layout = OutputLayout.of(profile)
+    decode = make_decoder(vocab, layout.scores_are_probs)
     hyps = {}
     with torch.no_grad():
         for start in range(0, len(prep.rows), bundle.batch_size):
@@ -46,8 +49,8 @@ def torch_transcripts(model, family, profile, prep_dir: str, bundle) -> dict[str
             feeds = assemble([prep.load(r) for r in rows], bundle.inputs, bundle.batch_size, frames)
             log_probs, lens = family.training_outputs(model, [torch.from_numpy(feeds[n]) for n in names])
             for i, r in enumerate(rows):
-                ids = greedy_ctc(log_probs[:, i].numpy(), int(lens[i]), profile.vocabulary.blank)
-                hyps[r["id"]] = profile.vocabulary.decode(ids)
+                _, ids = decode_utterance(layout, decode, log_probs[:, i].numpy(), out_length=lens[i])
+                hyps[r["id"]] = vocab.decode(ids)
     return hyps
 
 
@@ -67,7 +70,7 @@ def evaluate(family_name: str, checkpoint: str, profile, manifests: dict, work_d
         start = time.perf_counter()
         summary = infer(bundle.om_path, prep_dir, out_dir, InferOptions(backend="onnxruntime", progress=False),
                         out=io.StringIO())
-        ort = {r["id"]: (r["ref"], r["hyp"]) for r in read_jsonl(os.path.join(out_dir, "hyps.jsonl"))}
+        ort = {r["id"]: (r["ref"], r["hyp"]) for r in read_hyps(out_dir)}
         lm_summary = infer(bundle.om_path, prep_dir, out_dir + "_beam_lm",
                            InferOptions(backend="onnxruntime", decoder="beam", beam_width=BEAM_WIDTH, lm=lm,
                                         progress=False), out=io.StringIO()) if lm else None

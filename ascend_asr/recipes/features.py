@@ -9,9 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..audio import load_audio
 from ..datasets import BadEntry, read_manifest
 from ..errors import ManifestError
+from ..featurize import featurize
 from ..frontends import build_frontend, frontend_spec
 from ..profiles import Profile
 
@@ -28,10 +28,8 @@ def worker_frontend(spec: dict):
 
 def _features(args):
     spec, path = args
-    frontend = worker_frontend(spec)
-    samples = frontend.prepare_samples(load_audio(path, frontend.params.sample_rate))
-    feats, valid = frontend(samples)
-    return feats[:, :valid].astype(np.float16)
+    utt = featurize(worker_frontend(spec), path)
+    return utt.feats[:, :utt.valid].astype(np.float16)
 
 
 def manifest_features(manifest: str, profile: Profile, cache_dir: str, workers: int = 2, log=print):

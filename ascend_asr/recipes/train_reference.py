@@ -19,12 +19,12 @@ import sys
 import torch
 
 from ..datasets import read_manifest
-from ..errors import AscendAsrError
 from ..families import build_model, family_names, get_family
 from ..profiles import load_profile
+from ..runner import run as run_command
 from .cmvn import write_cmvn_stats
 from .features import manifest_features
-from .reference_data import DataSettings, build
+from .reference_data import DataSettings, build, read_fsdd
 from .speech_tools import check_tools
 from .training import TrainSettings, cer_of, greedy_transcripts, train
 
@@ -50,6 +50,7 @@ def say(message: str) -> None:
 
 def run(args, data_settings: DataSettings | None = None, log=say) -> dict:
     """The whole recipe for `args` (build_parser's); `data_settings` overrides the data sizes (tests)."""
+    read_fsdd(args.fsdd)  # the one input file: a wrong --fsdd fails before the tools are checked
     check_tools()
     torch.set_num_threads(args.threads)
     family = get_family(args.family)
@@ -111,14 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except AscendAsrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run(build_parser().parse_args(argv))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..decoding import greedy_ctc
+from ..decoding import OutputLayout, decode_utterance, make_decoder
 from ..metrics import score
 from ..prep import utterance_tensors
 from ..profiles import Profile
@@ -83,6 +83,9 @@ def padded_frames(profile: Profile, family: Family, longest: int) -> int:
 def greedy_transcripts(model, family: Family, profile: Profile, feats: list[np.ndarray], batch: int = 16):
     """PyTorch greedy transcripts of cached features, in order (evaluation mode)."""
     model.train(False)
+    vocab = profile.vocabulary
+    layout = OutputLayout.of(profile)
+    decode = make_decoder(vocab, layout.scores_are_probs)
     hyps = []
     with torch.no_grad():
         for start in range(0, len(feats), batch):
@@ -90,7 +93,7 @@ def greedy_transcripts(model, family: Family, profile: Profile, feats: list[np.n
             inputs = batch_tensors(profile, chunk, padded_frames(profile, family, max(f.shape[1] for f in chunk)))
             log_probs, lens = family.training_outputs(model, inputs)
             log_probs = log_probs.transpose(0, 1).numpy()
-            hyps += [profile.vocabulary.decode(greedy_ctc(lp, int(n), profile.vocabulary.blank))
+            hyps += [vocab.decode(decode_utterance(layout, decode, lp, out_length=n)[1])
                      for lp, n in zip(log_probs, lens)]
     return hyps
 

@@ -60,6 +60,12 @@ def deepspeech2_small() -> DeepSpeech2Config:
 PRESETS = {"deepspeech2": deepspeech2_an4, "deepspeech2_small": deepspeech2_small}
 
 
+def enum_name(value) -> str:
+    """An upstream enum as read from the pickle: its value, or (RNNType's values are torch.nn classes) the
+    class's dotted name; 'torch.nn.modules.rnn.LSTM' -> 'lstm'."""
+    return str(value).rsplit(".", 1)[-1].lower()
+
+
 def _section(hparams: dict, key: str, source: str) -> dict:
     value = hparams.get(key)
     if not isinstance(value, dict):
@@ -83,11 +89,11 @@ def config_from_hyper_parameters(hparams: dict, source: str) -> tuple[DeepSpeech
                                    hidden_layers=int(model_cfg["hidden_layers"]), num_classes=len(labels),
                                    sample_rate=int(spect.get("sample_rate", 16000)),
                                    window_size=float(spect.get("window_size", 0.02)),
-                                   rnn_type=str(model_cfg.get("rnn_type", "lstm")).lower())
+                                   rnn_type=enum_name(model_cfg.get("rnn_type", "lstm")))
     except (KeyError, TypeError, ValueError, ProfileError) as exc:
         raise CheckpointError(f"{source}: hyper_parameters.model_cfg {model_cfg} does not describe a DeepSpeech2 "
                               f"({exc})") from exc
     frontend = {"sample_rate": config.sample_rate, "window_size": config.window_size,
                 "window_stride": float(spect.get("window_stride", 0.01)),
-                "window": str(spect.get("window", "hamming")).lower()}
+                "window": enum_name(spect.get("window", "hamming"))}
     return config, list(labels), frontend

@@ -19,8 +19,12 @@ DEEPSPEECH_GLOBALS = (
                                  "nodes.FloatNode", "nodes.BooleanNode", "nodes.EnumNode", "nodes.BytesNode",
                                  "nodes.PathNode", "nodes.ValueNode")),
     *(f"deepspeech_pytorch.configs.train_config.{c}" for c in (
-        "DeepSpeechConfig", "DataConfig", "SpectConfig", "AugmentationConfig", "BiDirectionalConfig",
-        "UniDirectionalConfig", "OptimConfig", "AdamConfig", "SGDConfig", "CheckpointConfig", "ModelConfig")),
+        "DeepSpeechConfig", "DeepSpeechTrainerConf", "DataConfig", "SpectConfig", "AugmentationConfig",
+        "BiDirectionalConfig", "UniDirectionalConfig", "OptimConfig", "AdamConfig", "SGDConfig", "CheckpointConfig",
+        "GCSCheckpointConfig", "ModelConfig")),
+    # Lightning 1.1/1.2 keys `callbacks` by the callback class: V3.0's checkpoint handlers
+    *(f"deepspeech_pytorch.checkpoint.{c}" for c in ("CheckpointHandler", "FileCheckpointHandler",
+                                                     "GCSCheckpointHandler")),
     *(f"deepspeech_pytorch.configs.lightning_config.{c}" for c in ("ModelCheckpointConf", "TrainerConf")),
     "hydra_configs.pytorch_lightning.callbacks.ModelCheckpointConf",
     *(f"deepspeech_pytorch.enums.{e}" for e in ("RNNType", "SpectrogramWindow", "DecoderType", "MultiGPUType",

@@ -1,0 +1,48 @@
+"""The one runner behind every entry point: `ascend-asr X`, `python -m ascend_asr.X`, the ModelZoo scripts.
+
+A project error (AscendAsrError) is one line on stderr, `[ascend-asr] error: <message>`, exit 2.
+Ctrl-C (exit 130) and SIGTERM (exit 143) say that a rerun of the same command resumes: every
+writer appends finished work and renames complete files into place, and the exception unwinds
+through their `finally` blocks and context managers before the process exits. Any other
+exception is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from .errors import AscendAsrError
+
+ERROR_PREFIX = "[ascend-asr] error: "
+INTERRUPTED = "[ascend-asr] interrupted; rerun the same command to resume"
+EXIT_ERROR, EXIT_SIGINT, EXIT_SIGTERM = 2, 128 + signal.SIGINT, 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is, so that it unwinds as Ctrl-C does (not an Exception:
+    an `except Exception` around one utterance must not swallow it)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def run(main, argv=None) -> int:
+    """main(argv) -> exit status, with the project's error and interruption handling."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return main(argv) or 0
+    except AscendAsrError as exc:
+        print(ERROR_PREFIX + str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_SIGINT
+    except Terminated:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_SIGTERM
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,106 @@
+"""The family registry: every built-in family is complete, plug-ins arrive through entry points, and the
+generic pipeline never imports a family's module."""
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from ascend_asr.families import family_names, get_family, reference_checkpoint
+from ascend_asr.errors import ProfileError
+from ascend_asr.profiles import find_profile, load_profile
+
+from .conftest import REPO
+
+PIPELINE = ("audio", "batching", "bundle", "atc", "convert", "datasets", "decoding", "infer", "prep", "preprocess",
+            "profiles", "score", "tensor_files", "text", "metrics", "beam_search", "language_model", "backends")
+
+
+@pytest.mark.parametrize("name", ["jasper", "deepspeech2", "lstm_ctc"])
+def test_builtin_family_declares_everything_in_one_place(name):
+    family = get_family(name)
+    profile = load_profile(family.default_profile)
+    assert profile.family == name and os.path.isfile(find_profile(family.default_profile))
+    assert reference_checkpoint(family.reference_profile) == family.reference_checkpoint_path() is not None
+    assert family.recipe is not None
+    for preset in family.presets:
+        config = family.preset(preset)
+        assert family.config_from_dict(family.config_to_dict(config)) == config
+        with torch.device("meta"):
+            model = family.build(config)
+        io = family.io_spec(64, 29)
+        assert tuple(model.input_names) == io.input_names and tuple(model.output_names) == io.output_names
+    # the profile's I/O is the family's, for its frontend and vocabulary
+    shipped = load_profile(family.reference_profile)
+    assert [t.role for t in shipped.inputs] == ["features", "lengths"]
+
+
+def test_unknown_family_and_preset_name_the_known_ones():
+    with pytest.raises(ProfileError, match="known: .*jasper"):
+        get_family("wav2vec")
+    with pytest.raises(ProfileError, match="jasper10x5dr"):
+        get_family("jasper").preset("jasper_huge")
+
+
+PLUGIN = '''
+from ascend_asr.families.base import Family, IOSpec, UpstreamModel, tensor
+
+class TinyFamily(Family):
+    name = "tiny"
+    default_profile = "jasper_small"
+    presets = {"tiny": lambda: {"width": 4}}
+
+    def config_from_dict(self, d): return dict(d)
+    def config_to_dict(self, c): return dict(c)
+    def read_upstream(self, config_path=None, checkpoint=None): return UpstreamModel(config={"width": 4})
+    def io_spec(self, feature_size, num_classes):
+        return IOSpec((tensor("x", "float32", ["batch", feature_size, "frames"], "features"),
+                       tensor("n", "int32", ["batch"], "lengths")),
+                      (tensor("y", "float32", ["batch", "out_frames", num_classes], "log_probs"),), time_stride=4)
+    def build(self, config): raise NotImplementedError
+    def load(self, checkpoint, config, **options): raise NotImplementedError
+
+class Broken:
+    pass
+'''
+
+
+def test_a_family_from_another_package_registers_through_entry_points(tmp_path):
+    (tmp_path / "tiny_family.py").write_text(PLUGIN)
+    dist = tmp_path / "tiny_family-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-family\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[ascend_asr.families]\ntiny = tiny_family:TinyFamily\n"
+                                           "broken = tiny_family:Broken\n")
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(open(find_profile("jasper_small"), encoding="utf-8").read()
+                       .replace("family: jasper", "family: tiny").replace("name: jasper_small", "name: tiny"))
+    code = textwrap.dedent(f"""
+        from ascend_asr.families import family_names
+        from ascend_asr.profiles import load_profile
+        p = load_profile({str(profile)!r})
+        print(sorted(family_names()), p.family, p.inputs[0].name, p.outputs[0].shape, p.time_stride)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), REPO])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['deepspeech2', 'jasper', 'lstm_ctc', 'tiny'] tiny x ('batch', 'out_frames', 29) 4"
+    assert "family plug-in broken" in done.stderr  # a broken plug-in is named, the others still load
+
+
+def test_the_generic_pipeline_never_imports_a_family_module():
+    families = set(family_names())
+    for name in PIPELINE:
+        path = os.path.join(REPO, "ascend_asr", name)
+        files = [os.path.join(path, f) for f in os.listdir(path) if f.endswith(".py")] if os.path.isdir(path) \
+            else [path + ".py"]
+        for file in files:
+            tree = ast.parse(open(file, encoding="utf-8").read())
+            for node in ast.walk(tree):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                parts = (module or "").replace("ascend_asr.", "").lstrip(".").split(".")
+                assert not (parts[0] == "families" and len(parts) > 1 and parts[1] in families), \
+                    f"{file} imports {module}: the pipeline must learn from the profile and the registry"
