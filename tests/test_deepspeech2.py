@@ -336,3 +336,23 @@ def test_a_torchscript_archive_is_refused_before_its_code_can_run(tmp_path):
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     with pytest.raises(CheckpointError, match="TorchScript"):
         DS2.load(path, DS2.preset("deepspeech2_small"))
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "rnn"])
+def test_gru_and_rnn_layers_compute_what_upstreams_bidirectional_module_computes(rnn_type):
+    """V3.0's rnn_type lstm|gru|rnn: each BatchRNN holds nn.GRU/nn.RNN(bidirectional=True) and sums the two
+    directions; on full-length sequences ours equals that module run whole."""
+    from ascend_asr.families.deepspeech2.config import DeepSpeech2Config
+    from ascend_asr.families.deepspeech2.model import BatchRNN
+
+    torch.manual_seed(0)
+    layer = BatchRNN(12, 8, batch_norm=False, rnn_type=rnn_type).train(False)
+    assert type(layer.rnn) is {"gru": torch.nn.GRU, "rnn": torch.nn.RNN}[rnn_type]
+    x = torch.randn(7, 3, 12)
+    with torch.no_grad():
+        ours = layer(x, torch.full((3,), 7))
+        both, _ = layer.rnn(x)
+    upstream = both.view(7, 3, 2, 8).sum(2)
+    assert torch.allclose(ours, upstream, atol=1e-6)
+    model = DS2.build(DeepSpeech2Config(hidden_size=8, hidden_layers=2, rnn_type=rnn_type))
+    assert "rnns.1.rnn.weight_hh_l0_reverse" in model.state_dict()
