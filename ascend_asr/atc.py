@@ -34,13 +34,27 @@ def dynamic_dims_arg(profile: Profile) -> str:
     return ";".join(",".join([str(f)] * per_gear) for f in profile.frames)
 
 
-def out_nodes_arg(model: onnx.ModelProto, output_names) -> str:
-    """'node:index;...' for the nodes producing each output: pins the OM's output order."""
-    producers = {}
-    for node in model.graph.node:
-        for index, name in enumerate(node.output):
-            producers[name] = f"{node.name}:{index}"
-    return ";".join(producers[name] for name in output_names if name in producers)
+def out_nodes_arg(model: onnx.ModelProto, output_names) -> str | None:
+    """'prob;label': --out_nodes in its output-name form, or None where that form cannot name them.
+
+    Why this form: for ONNX, ATC names the OM's outputs "<op>:<idx>:<tensor>" without --out_nodes or
+    with the output-name form, but only "<op>:<idx>" with the node form ("node:0;node2:1"), the op
+    possibly a fused name, so the OM no longer says which tensor each output is. The output-name form
+    keeps the tensor names *and* pins the outputs and their order to the profile's (without
+    --out_nodes the order is ATC's, and the OM also carries every other graph output), so the
+    manifest's output order is the OM's and a runtime can still match by position if it must.
+    It needs CANN >= 6.0.1 (reference, Corrections). A name holding ':' or ';' would read as the node
+    form or as two names: then no --out_nodes at all (the names are matched by tensor, in any order).
+    """
+    graph_outputs = [o.name for o in model.graph.output]
+    names = list(output_names)
+    unknown = [n for n in names if n not in graph_outputs]
+    if unknown:
+        raise AtcError(f"outputs {unknown} are not outputs of the ONNX graph (its outputs: {graph_outputs}); "
+                       "fix the profile's output names or export again")
+    if not names or any(":" in n or ";" in n or not n.strip() for n in names):
+        return None
+    return ";".join(names)
 
 
 def atc_command(profile: Profile, onnx_path: str, output_base: str, batch: int,
@@ -58,9 +72,9 @@ def atc_command(profile: Profile, onnx_path: str, output_base: str, batch: int,
         if options.get(key):
             cmd.append(f"--{key}={options[key]}")
     if model is not None:
-        nodes = out_nodes_arg(model, [o.name for o in profile.outputs])
-        if nodes:
-            cmd.append(f"--out_nodes={nodes}")
+        out_nodes = out_nodes_arg(model, [o.name for o in profile.outputs])
+        if out_nodes:  # the output-name form only, never "node:0" (see out_nodes_arg)
+            cmd.append(f"--out_nodes={out_nodes}")
     cmd.append(f"--log={options.get('log', 'error')}")
     return cmd
 

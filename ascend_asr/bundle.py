@@ -225,6 +225,8 @@ def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], so
         "shapes": [{"batch": batch, "frames": f} for f in profile.frames],
         "gear_mode": "dymdims" if len(profile.frames) > 1 else "static",
         "inputs": [t.to_dict() for t in profile.inputs],
+        # in the OM's order: the ATC command's --out_nodes="prob;label" pins it to this list, and the NPU
+        # backends match an OM output named "<op>:<idx>" (no tensor name) by its position here
         "outputs": [t.to_dict() for t in profile.outputs],
         "vocabulary": profile.vocabulary.to_spec(),
         "time_stride": profile.time_stride,

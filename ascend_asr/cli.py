@@ -15,6 +15,7 @@ COMMANDS = {
     "score": ("ascend_asr.score", "results/ -> WER, CER"),
     "demo": ("ascend_asr.demo", "the whole pipeline on the bundled clips"),
     "benchmark": ("ascend_asr.benchmark", "frontend speed, demo RTF, preprocessing memory"),
+    "doctor": ("ascend_asr.doctor", "CANN, pyACL/ais_bench, devices, atc, onnxruntime [+ a bundle]: why NPU or CPU"),
 }
 
 

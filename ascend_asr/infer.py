@@ -120,7 +120,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         loop_start = time.perf_counter()
         run_pipelined(session, batches(), consume)
         loop_wall = time.perf_counter() - loop_start
-        timings = session.timings
+        timings, missing_timings = session.timings, dict(session.missing_timings)
         backend_name, fallback, mode = session.name, session.fallback, session.mode
 
     results = read_hyps(output)
@@ -139,7 +139,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
                                                  if options.decoder == "beam" else {})},
         "compiled_shapes": bundle.manifest["shapes"],
         "NPU_compute_time": compute, "H2D_latency": timing_stats(timings.h2d_ms),
-        "D2H_latency": timing_stats(timings.d2h_ms),
+        "D2H_latency": timing_stats(timings.d2h_ms), "timings_missing": missing_timings,
         "throughput": 1000.0 * batch_size / compute["mean"] if compute["count"] else None,
         "batches": compute["count"],
         "end_to_end_utterances_per_s": done / loop_wall if done else None,  # host + device, as pipelined

@@ -39,7 +39,8 @@ def test_dry_run_prints_the_modelzoo_command_plus_ours_for_each_batch_size(tmp_p
                      "--precision_mode=allow_fp32_to_fp16", "--op_select_implmode=high_precision"):
             assert part in cmd, (part, cmd)
         out_nodes = next(c for c in cmd if c.startswith("--out_nodes="))
-        assert out_nodes.startswith("--out_nodes=/decoder/LogSoftmax:0;")  # prob first, then label
+        # the output-name form, prob first, then label (never the node form "/decoder/LogSoftmax:0")
+        assert out_nodes == "--out_nodes=prob;label"
     assert not out.exists()
 
 

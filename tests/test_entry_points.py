@@ -37,6 +37,7 @@ def command_args(m: str, out: str) -> dict[str, list[str]]:
         "score": ["--results", f"{m}/results"],
         "demo": ["--checkpoint", f"{m}/jasper.pt", "--work-dir", f"{out}/demo"],
         "benchmark": ["--manifest", f"{m}/m.tsv"],
+        "doctor": ["--model", f"{m}/m_bs1.json"],
     }
 
 

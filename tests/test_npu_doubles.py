@@ -38,6 +38,11 @@ def tiny_onnx(path):
     return path
 
 
+# what ATC names the tiny model's outputs without --out_nodes ("<op>:<idx>:<tensor>"); aclruntime's
+# run() takes these names (InferSession passes its outputs_names)
+OM_Y, OM_M = "mul_node:0:y", "add_node:0:m"
+
+
 def atc_args(model, output, shape="x:1,4,8;n:1", *extra, soc="Ascend310P3"):
     return ["--framework=5", f"--model={model}", f"--output={output}", "--input_format=ND",
             f"--input_shape={shape}", f"--soc_version={soc}", "--log=error", *extra]
@@ -98,8 +103,8 @@ def test_atc_cli_success_writes_suffixed_om(npu, tmp_path):
         ("x", 0, [1, 4, -1], 4 * 4 * 16), ("n", 3, [1], 4),
         ("ascend_mbatch_shape_data", 9, [4], 32)]
     assert header["gears"] == [[1, 4, 8, 1], [1, 4, 16, 1]]
-    # no --out_nodes: the OM's outputs come in the reverse of the ONNX order
-    assert [o["name"] for o in header["outputs"]] == ["m", "y"]
+    # no --out_nodes: the OM's outputs come in the reverse of the ONNX order, named "<op>:<idx>:<tensor>"
+    assert [(o["name"], o["tensor"]) for o in header["outputs"]] == [("add_node:0:m", "m"), ("mul_node:0:y", "y")]
     assert header["outputs"][1]["gear_dims"] == [[1, 4, 8], [1, 4, 16]]
     assert header["outputs"][1]["dims"] == [1, 4, 16] and header["outputs"][1]["size"] == 256
 
@@ -111,7 +116,9 @@ def test_atc_empty_suffix_and_out_nodes_fp16(npu, tmp_path, monkeypatch, oms):
     assert fake_atc.main(map(str, atc_args(oms["onnx"], tmp_path / "plain"))) == 0
     assert os.listdir(tmp_path) == ["plain.om"]
     om = fake_om.load(oms["fp16"])
-    assert [(o["name"], o["dtype"]) for o in om.outputs] == [("y", 1), ("m", 3)]
+    # the node form of --out_nodes: "<op>:<idx>", no tensor name
+    assert [(o["name"], o["tensor"], o["dtype"]) for o in om.outputs] == [("mul_node:0", "y", 1),
+                                                                         ("add_node:0", "m", 3)]
     y, m = om.run([np.ones((1, 4, 8), np.float32), np.array([4], np.int32)])
     assert y.dtype == np.float16 and np.all(y == 2) and m.tolist() == [5]
 
@@ -263,7 +270,7 @@ def test_acl_return_shapes_flow_and_accounting(npu, oms):
     assert acl.mdl.get_input_size_by_index(d, 0) == 128
     assert acl.mdl.get_input_dims(d, 0) == ({"name": "x", "dimCount": 3, "dims": [1, 4, 8]}, 0)
     assert acl.mdl.get_input_data_type(d, 1) == 3 and acl.mdl.get_input_format(d, 0) == 2
-    assert acl.mdl.get_output_name_by_index(d, 0) == "m"  # reversed ONNX order
+    assert acl.mdl.get_output_name_by_index(d, 0) == "add_node:0:m"  # reversed ONNX order, as ATC names it
     assert acl.mdl.get_input_index_by_name(d, "n") == (1, 0)
     assert acl.mdl.add_dataset_buffer(rig.ins, rig.bufs[0])[0] == rig.ins  # (dataset, ret)
     assert acl.mdl.get_dataset_num_buffers(rig.ins) == 3
@@ -439,7 +446,9 @@ def test_acl_fault_injection_and_double_destroy(npu, oms):
 
 def test_acl_util_generations(npu):
     import acl
-    assert "bytes_to_ptr" in dir(acl.util) and not hasattr(acl.util, "numpy_to_ptr")
+    # current pyACL exports both (reference, Corrections); the backend prefers bytes_to_ptr
+    assert "bytes_to_ptr" in dir(acl.util) and hasattr(acl.util, "numpy_to_ptr")
+    assert hasattr(acl.util, "ptr_to_bytes") and hasattr(acl.util, "ptr_to_numpy")
     npu(acl_api="old")
     import acl
     assert "bytes_to_ptr" not in dir(acl.util) and not hasattr(acl.util, "ptr_to_bytes")
@@ -514,19 +523,19 @@ def test_aclruntime_size_check_not_dtype(npu, oms):
     x, n = np.ones((1, 4, 8), np.float32), np.array([1], np.int32)
     short = np.ones((1, 4, 4), np.float32)
     with pytest.raises(RuntimeError) as err:
-        sess.run(["y"], [aclruntime.BaseTensor(short.ctypes.data, short.nbytes),
+        sess.run([OM_Y], [aclruntime.BaseTensor(short.ctypes.data, short.nbytes),
                          aclruntime.BaseTensor(n.ctypes.data, n.nbytes)])
     assert str(err.value) == "[-1][ACL: general failure] "
     as_int = np.ones((1, 4, 8), np.int32)   # same bytes, wrong dtype: accepted, reinterpreted
     as_float = np.ones(1, np.float32)
-    (y, m) = sess.run(["y", "m"], [aclruntime.BaseTensor(as_int.ctypes.data, as_int.nbytes),
+    (y, m) = sess.run([OM_Y, OM_M], [aclruntime.BaseTensor(as_int.ctypes.data, as_int.nbytes),
                                    aclruntime.BaseTensor(as_float.ctypes.data, 4)])
     y.to_host()
     np.testing.assert_array_equal(np.array(y), np.frombuffer(as_int.tobytes(), np.float32)
                                   .reshape(1, 4, 8) * 2)
     with pytest.raises(RuntimeError, match="tensor is in npu"):
         np.array(m)
-    good = sess.run(["m"], [aclruntime.BaseTensor(x.ctypes.data, x.nbytes),
+    good = sess.run([OM_M], [aclruntime.BaseTensor(x.ctypes.data, x.nbytes),
                             aclruntime.BaseTensor(n.ctypes.data, n.nbytes)])
     assert good[0].dtype == aclruntime.int32
 
@@ -549,10 +558,10 @@ def test_aclruntime_descs_enum_and_gears(npu, oms):
              aclruntime.BaseTensor(n.ctypes.data, n.nbytes)]
     sess.set_staticbatch()
     with pytest.raises(RuntimeError):
-        sess.run(["y"], feeds)  # a gear model run without a gear
+        sess.run([OM_Y], feeds)  # a gear model run without a gear
     sess.set_dynamic_dims("x:1,4,8;n:1")
     assert sess.get_inputs()[0].realsize == 128
-    (y,) = sess.run(["y"], feeds)
+    (y,) = sess.run([OM_Y], feeds)
     assert y.shape == [1, 4, 8]
 
 
@@ -563,7 +572,7 @@ def test_aclruntime_latency_and_timings(npu, oms):
     opts.loop = 2
     sess = aclruntime.InferenceSession(oms["static"], 0, opts)
     x, n = np.ones((1, 4, 8), np.float32), np.array([1], np.int32)
-    sess.run(["y"], [aclruntime.BaseTensor(x.ctypes.data, 128), aclruntime.BaseTensor(n.ctypes.data, 4)])
+    sess.run([OM_Y], [aclruntime.BaseTensor(x.ctypes.data, 128), aclruntime.BaseTensor(n.ctypes.data, 4)])
     times = sess.sumary().exec_time_list
     assert len(times) == 2 and all(end - start >= 19 for start, end in times)
     assert times[1][0] >= times[0][1]

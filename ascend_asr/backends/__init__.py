@@ -72,8 +72,9 @@ def _auto(bundle: Bundle, device: int, mode: str) -> tuple[Session | None, str]:
     """An NPU session, or None and the reason none can be used."""
     have_acl, have_ais = _importable("acl"), _importable("ais_bench")
     if not (have_acl or have_ais):
-        return None, ("no NPU runtime: neither the 'acl' nor the 'ais_bench' Python module is importable "
-                      "(source env.sh on a host with CANN)")
+        from ..doctor import cann_hint  # where env.sh looked for CANN (or would look), and the fix
+
+        return None, f"no NPU runtime: neither the 'acl' nor the 'ais_bench' Python module is importable; {cann_hint()}"
     if not os.path.isfile(bundle.om_path):
         return None, (f"an NPU runtime is importable but {bundle.om_path} does not exist (convert on a host "
                       "with CANN, or run the ATC command in the bundle's manifest)")

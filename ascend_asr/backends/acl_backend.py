@@ -1,17 +1,31 @@
 """pyACL backend (`import acl`): an OM on an Ascend device, synchronous or asynchronous.
 
 Everything is allocated once when the session opens: per slot (double buffering) one input and
-one output dataset, device buffers and pinned host buffers for every tensor, a copy stream and
-five events that time H2D, compute and D2H on the device. Asynchronously, each slot's copies run
-on its own stream while every execution runs on one shared stream (CANN forbids running one
-model on several streams at once); events order them, so the next batch's H2D and the last
-batch's D2H overlap compute, and the host prepares and decodes batches meanwhile.
+one output dataset, device buffers and pinned host buffers for every tensor, a copy stream and a
+fixed set of events, reused by every batch of the slot (310/310P have 1023 events per device).
+Asynchronously, each slot's copies run on its own stream while every execution runs on one shared
+stream (CANN forbids running one model on several streams at once); two sync events order them,
+so the next batch's H2D and the last batch's D2H overlap compute, and the host prepares and
+decodes batches meanwhile. Six timing events, each pair recorded on one stream (as
+aclrtEventElapsedTime requires), time H2D and D2H on the copy stream and compute on the execution
+stream; a timing that cannot be read is recorded as missing, never fails the batch.
+
+Events a stream waits on are reset after the wait where the CANN generation allows it, detected
+by feature: with `acl.rt.create_event_with_flag` they are made with ACL_EVENT_SYNC (current CANN
+resets only those), else with `create_event` and reset with `reset_event` (older CANN needs the
+reset after aclrtStreamWaitEvent).
+
+acl.init() runs once per process and acl.finalize() once at interpreter exit (atexit), after every
+session still open has been released; never per session, never from a destructor.
 Resources are released in reverse order, also after an error.
 """
 from __future__ import annotations
 
+import atexit
+import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +33,7 @@ import numpy as np
 from ..errors import BackendError
 from .base import Pending, Session
 from .npu_common import (
+    REPEAT_FINALIZE,
     REPEAT_INITIALIZE,
     cast_feed,
     check,
@@ -31,6 +46,11 @@ from .npu_common import (
 GEAR_INPUT = "ascend_mbatch_shape_data"  # the hidden input of --dynamic_dims models
 MALLOC_HUGE_FIRST = 0
 H2H, H2D, D2H = 0, 1, 2
+ACL_EVENT_SYNC = 0x1  # acl_rt.h: an event other streams may wait on (and, in current CANN, reset)
+TIMED = (("h2d_ms", "h2d_start", "h2d_end"), ("compute_ms", "compute_start", "compute_end"),
+         ("d2h_ms", "d2h_start", "d2h_end"))  # timing key, start event, end event (same stream)
+TIMING_EVENTS = tuple(name for _, start, end in TIMED for name in (start, end))
+SYNC_EVENTS = ("copied", "computed")  # recorded on one stream, waited on by the other
 
 _init_lock = threading.Lock()
 _initialised: list = []  # the acl module(s) this process has initialised (held, so no id is reused)
@@ -41,8 +61,9 @@ def import_acl():
 
 
 def init_acl(acl) -> None:
-    """acl.init() once per process; a repeat (100002) is harmless. Never finalised here:
-    acl.finalize() is process-global and would break every other session."""
+    """acl.init() once per process; a repeat (100002: someone else initialised ACL) is harmless.
+    When this call initialised ACL, acl.finalize() is registered to run once at interpreter exit;
+    never per session: it is process-global and would break every other session."""
     with _init_lock:
         if any(m is acl for m in _initialised):
             return
@@ -50,6 +71,43 @@ def init_acl(acl) -> None:
         if ret not in (0, REPEAT_INITIALIZE):
             check(ret, "acl.init()")
         _initialised.append(acl)
+        if ret == 0:
+            register_finalizer(acl.finalize)
+
+
+# -- process exit: release what is still open, then finalize ACL once ---------------------------
+_open_sessions: weakref.WeakSet = weakref.WeakSet()  # sessions with resources still held
+_finalizers: list = []  # callables ending ACL for the process (acl.finalize, aclruntime's); the first runs
+_exit_registered = False
+_exit_lock = threading.Lock()
+
+
+def register_finalizer(finalize) -> None:
+    """Finalize ACL once at interpreter exit, after every session still open has been released.
+    Only the first registered finalizer runs: aclFinalize is one per process, whoever calls it."""
+    global _exit_registered
+    with _exit_lock:
+        _finalizers.append(finalize)
+        if not _exit_registered:
+            atexit.register(_at_exit)
+            _exit_registered = True
+
+
+def _at_exit() -> None:
+    for session in list(_open_sessions):  # left open (an error, no close): release before finalizing
+        try:
+            session._release_all()
+        except Exception:  # noqa: BLE001 - at exit, finalize anyway
+            pass
+    if _finalizers:
+        finalize = _finalizers[0]
+        _finalizers.clear()
+        try:
+            ret = finalize()
+        except Exception:  # noqa: BLE001 - the process is ending; nothing to report it to
+            return
+        if ret not in (0, None, REPEAT_FINALIZE):
+            print(f"acl.finalize() at exit returned {ret}", file=sys.stderr)
 
 
 def device_count(acl) -> int:
@@ -76,7 +134,8 @@ class _Slot:
     in_host: list = field(default_factory=list)
     out_dev: list = field(default_factory=list)
     out_host: list = field(default_factory=list)
-    events: list = field(default_factory=list)  # H2D start, H2D end, compute start, compute end, D2H end
+    events: dict = field(default_factory=dict)  # TIMING_EVENTS and SYNC_EVENTS by name
+    timed: dict = field(default_factory=dict)  # timing key -> whether this batch recorded both its events
     pending: _AclPending | None = None
 
 
@@ -104,6 +163,9 @@ class AclSession(Session):
         self._release: list[tuple[str, object]] = []  # (what, call) in creation order
         self._slots: list[_Slot] = []
         self._next = 0
+        self.missing_timings = {key: 0 for key, _, _ in TIMED}  # batches whose timing could not be read
+        self._reset_after_wait = False
+        _open_sessions.add(self)
         try:
             self._open(acl, input_names, output_names)
         except BaseException:
@@ -139,6 +201,10 @@ class AclSession(Session):
         self._read_gears(acl)
         self._exec_stream = self._value(acl.rt.create_stream(), "acl.rt.create_stream")
         self._release.append(("destroy_stream", lambda s=self._exec_stream: acl.rt.destroy_stream(s)))
+        # by feature: current CANN resets only events made with ACL_EVENT_SYNC by create_event_with_flag;
+        # older CANN (no create_event_with_flag) needs reset_event on create_event's events after a wait
+        self._sync_with_flag = hasattr(acl.rt, "create_event_with_flag")
+        self._reset_after_wait = hasattr(acl.rt, "reset_event")
         for _ in range(self.max_in_flight):
             self._slots.append(self._make_slot(acl))
 
@@ -213,11 +279,16 @@ class AclSession(Session):
         out_host = [self._malloc(acl, t.size, host=True) for t in self._outputs]
         in_ds = self._dataset(acl, [(p, t.size) for p, t in zip(in_dev, self._inputs)])
         out_ds = self._dataset(acl, [(p, t.size) for p, t in zip(out_dev, self._outputs)])
-        events = []
-        for _ in range(5):
-            event = self._value(acl.rt.create_event(), "acl.rt.create_event")
-            self._release.append(("destroy_event", lambda e=event: acl.rt.destroy_event(e)))
-            events.append(event)
+        events = {}
+        if self.mode == "async":  # a bounded set, made once and reused by every batch of the slot
+            for name in TIMING_EVENTS + SYNC_EVENTS:
+                if name in SYNC_EVENTS and self._sync_with_flag:
+                    event = self._value(acl.rt.create_event_with_flag(ACL_EVENT_SYNC),
+                                        "acl.rt.create_event_with_flag(ACL_EVENT_SYNC)")
+                else:
+                    event = self._value(acl.rt.create_event(), "acl.rt.create_event")
+                self._release.append(("destroy_event", lambda e=event: acl.rt.destroy_event(e)))
+                events[name] = event
         return _Slot(stream, in_ds, out_ds, in_dev, in_host, out_dev, out_host, events)
 
     # -- running -------------------------------------------------------------------------------
@@ -302,23 +373,56 @@ class AclSession(Session):
         self.timings.d2h_ms.append((time.perf_counter() - executed) * 1000.0)
 
     def _enqueue(self, slot: _Slot, arrays: dict, out_dims: list) -> None:
-        """H2D on the slot's stream, compute on the shared execution stream, D2H back on the slot's."""
+        """H2D on the slot's stream, compute on the shared execution stream, D2H back on the slot's.
+
+        The sync events order the streams (a failure there fails the batch); the timing events are
+        recorded in pairs on one stream, and a failure to record one only loses that timing."""
         acl, copy, run, ev = self._acl, slot.stream, self._exec_stream, slot.events
-        check(acl.rt.record_event(ev[0], copy), "acl.rt.record_event")
+        slot.timed = {key: True for key, _, _ in TIMED}
+
+        def mark(name: str, stream: int) -> None:
+            if acl.rt.record_event(ev[name], stream) != 0:
+                slot.timed[next(key for key, start, end in TIMED if name in (start, end))] = False
+
+        def wait(stream: int, name: str) -> None:
+            check(acl.rt.stream_wait_event(stream, ev[name]), f"acl.rt.stream_wait_event ({name})")
+            if self._reset_after_wait:  # queued behind the wait, on the waiting stream
+                check(acl.rt.reset_event(ev[name], stream), f"acl.rt.reset_event ({name})")
+
+        mark("h2d_start", copy)
         for i, array in arrays.items():
             check(acl.rt.memcpy_async(slot.in_dev[i], self._inputs[i].size, slot.in_host[i], array.nbytes, H2D,
                                       copy), f"acl.rt.memcpy_async H2D ({self._inputs[i].name})")
-        check(acl.rt.record_event(ev[1], copy), "acl.rt.record_event")
-        check(acl.rt.stream_wait_event(run, ev[1]), "acl.rt.stream_wait_event")
-        check(acl.rt.record_event(ev[2], run), "acl.rt.record_event")
+        mark("h2d_end", copy)
+        check(acl.rt.record_event(ev["copied"], copy), "acl.rt.record_event (copied)")
+        wait(run, "copied")
+        mark("compute_start", run)
         check(acl.mdl.execute_async(self._model_id, slot.in_ds, slot.out_ds, run), "acl.mdl.execute_async")
-        check(acl.rt.record_event(ev[3], run), "acl.rt.record_event")
-        check(acl.rt.stream_wait_event(copy, ev[3]), "acl.rt.stream_wait_event")
+        mark("compute_end", run)
+        check(acl.rt.record_event(ev["computed"], run), "acl.rt.record_event (computed)")
+        wait(copy, "computed")
+        mark("d2h_start", copy)
         for i, dims in enumerate(out_dims):
             check(acl.rt.memcpy_async(slot.out_host[i], self._outputs[i].size, slot.out_dev[i],
                                       self._nbytes(i, dims), D2H, copy),
                   f"acl.rt.memcpy_async D2H ({self._outputs[i].name})")
-        check(acl.rt.record_event(ev[4], copy), "acl.rt.record_event")
+        mark("d2h_end", copy)
+
+    def _read_timings(self, slot: _Slot) -> None:
+        """Append each of the batch's timings, or count it as missing: a timing never fails a batch."""
+        acl, ev = self._acl, slot.events
+        for key, start, end in TIMED:
+            ms = None
+            if slot.timed.get(key):
+                try:
+                    value, ret = acl.rt.event_elapsed_time(ev[start], ev[end])
+                    ms = float(value) if ret == 0 else None
+                except Exception:  # noqa: BLE001 - a timing is never worth a batch
+                    ms = None
+            if ms is None:
+                self.missing_timings[key] += 1
+            else:
+                getattr(self.timings, key).append(ms)
 
     def _nbytes(self, i: int, dims) -> int:
         return int(np.prod(dims, dtype=np.int64)) * self._outputs[i].dtype.itemsize
@@ -328,12 +432,9 @@ class AclSession(Session):
         acl = self._acl
         if self.mode == "async":
             check(acl.rt.set_context(self._context), "acl.rt.set_context")
-            check(acl.rt.synchronize_stream(slot.stream), "acl.rt.synchronize_stream (the batch's copies)")
-            check(acl.rt.synchronize_event(slot.events[3]), "acl.rt.synchronize_event (the batch's execution)")
-            ev = slot.events
-            for key, (a, b) in (("h2d_ms", (0, 1)), ("compute_ms", (2, 3)), ("d2h_ms", (3, 4))):
-                getattr(self.timings, key).append(self._value(acl.rt.event_elapsed_time(ev[a], ev[b]),
-                                                              "acl.rt.event_elapsed_time"))
+            # the copy stream waited for the execution ("computed"), so this covers the whole batch
+            check(acl.rt.synchronize_stream(slot.stream), "acl.rt.synchronize_stream (the batch)")
+            self._read_timings(slot)
         outputs = {}
         for name, i in self._out_index.items():
             t, dims = self._outputs[i], out_dims[i]
@@ -359,6 +460,7 @@ class AclSession(Session):
 
     def _release_all(self) -> list[str]:
         """Release everything, newest first, going on past failures; returns the failures."""
+        _open_sessions.discard(self)
         if not self._release:
             return []
         acl, failures = self._acl, []

@@ -12,6 +12,7 @@ import inspect
 import numpy as np
 
 from ..errors import BackendError
+from .acl_backend import register_finalizer
 from .base import Session
 from .npu_common import (
     cast_feed,
@@ -19,11 +20,17 @@ from .npu_common import (
     import_runtime,
     match_names,
     numpy_dtype_of,
+    recent_acl_message,
 )
 
 
 def import_interface():
     return import_runtime("ais_bench.infer.interface", "ais_bench (with aclruntime)")
+
+
+def _cann_says() -> str:
+    recent = recent_acl_message()
+    return f"; CANN says: {recent}" if recent else ""
 
 
 def durations_ms(entries) -> list[float]:
@@ -46,7 +53,10 @@ class AisBenchSession(Session):
                                "[_A-Za-z0-9/.-] in its absolute path") from exc
         except (RuntimeError, TypeError) as exc:
             raise BackendError(f"{om_path}: ais_bench cannot load the model on device {device} ({exc}); check "
-                               "`npu-smi info`, --device, and that the OM was built for this chip") from exc
+                               f"`npu-smi info`, --device, and that the OM was built for this chip{_cann_says()}") from exc
+        finalize = inspect.getattr_static(interface.InferSession, "finalize", None)
+        if isinstance(finalize, staticmethod):  # UP: aclFinalize, once at interpreter exit (never per session)
+            register_finalizer(interface.InferSession.finalize)
         try:
             self._describe(interface, gears, input_names, output_names)
         except BaseException:
@@ -102,7 +112,7 @@ class AisBenchSession(Session):
         try:
             outputs = self._session.infer(ordered, mode=mode, **kwargs)
         except (RuntimeError, ValueError) as exc:
-            raise BackendError(f"{self.om_path}: ais_bench infer failed ({exc})") from exc
+            raise BackendError(f"{self.om_path}: ais_bench infer failed ({exc}){_cann_says()}") from exc
         self._collect_timings()
         return {name: np.asarray(outputs[i]) for name, i in self._out_index.items()}
 
@@ -126,4 +136,4 @@ class AisBenchSession(Session):
         session, self._session = self._session, None
         if session is not None and hasattr(session, "free_resource"):
             session.free_resource()
-        # Never InferSession.finalize(): it ends ACL for the whole process.
+        # Never InferSession.finalize() here: it ends ACL for the whole process (it runs once at exit).

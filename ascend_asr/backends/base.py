@@ -38,6 +38,8 @@ class Session(abc.ABC):
     """One loaded model: describe it, run batches (or submit them), report timings, close."""
 
     name: str = "abstract"
+    # batches whose timing could not be read, per timing block (a timing failure never fails a batch)
+    missing_timings: dict = {}
     fallback: bool = False
     mode: str = "sync"
     max_in_flight: int = 1  # batches that may be on the device at once (2+ when asynchronous)

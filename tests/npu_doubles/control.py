@@ -31,17 +31,20 @@ def purge() -> None:
 
 
 def activate(monkeypatch, *, latency_ms: float = 0.0, devices: int = 1,
-             soc: str = "Ascend310P3", acl_api: str = "new", ais_bench_api: str = "new") -> None:
+             soc: str = "Ascend310P3", acl_api: str = "new", ais_bench_api: str = "new",
+             acl_events: str = "new") -> None:
     """Put the doubles first on sys.path, PYTHONPATH (for child Pythons) and PATH (atc, npu-smi),
     set their environment knobs, and purge earlier imports. monkeypatch undoes the paths and
     variables; call purge() on teardown to drop the modules."""
-    if acl_api not in ("new", "old") or ais_bench_api not in ("new", "old"):
-        raise ValueError("acl_api and ais_bench_api are 'new' or 'old'")
+    if {acl_api, ais_bench_api, acl_events} - {"new", "old"}:
+        raise ValueError("acl_api, ais_bench_api and acl_events are 'new' or 'old'")
     monkeypatch.setenv("FAKE_NPU_LATENCY_MS", str(latency_ms))
     monkeypatch.setenv("FAKE_NPU_DEVICES", str(devices))
     monkeypatch.setenv("FAKE_NPU_SOC", soc)
     monkeypatch.setenv("FAKE_ACL_API", acl_api)
     monkeypatch.setenv("FAKE_AIS_BENCH_API", ais_bench_api)
+    monkeypatch.setenv("FAKE_ACL_EVENTS", acl_events)
+    monkeypatch.setenv("NPU_DOUBLES_PYTHON", sys.executable)  # what bin/atc runs
     monkeypatch.syspath_prepend(DOUBLES_DIR)
     python_path = os.environ.get("PYTHONPATH")
     monkeypatch.setenv("PYTHONPATH", DOUBLES_DIR + (os.pathsep + python_path if python_path else ""))

@@ -8,6 +8,7 @@ Env: FAKE_ATC_OM_SUFFIX (default "_linux_x86_64"; "" gives <output>.om), FAKE_AT
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import fake_om
@@ -72,6 +73,8 @@ def parse_argv(argv):
             value = ""
         if name in ("h", "help"):
             opts["help"] = ""
+        elif name == "version":  # gflags' --version: prints and exits 0 (FAKE_ATC_VERSION)
+            opts["version"] = ""
         elif name not in ACCEPTED:
             raise AtcError(f"ERROR: unknown command line flag '{name}'")
         else:
@@ -229,28 +232,81 @@ def resolve_gears(shapes, opts, input_format):
     return kind, values, gears
 
 
-def select_outputs(model, opts):
-    """Reorder/select the graph outputs as the OM will have them; returns their names."""
-    import onnx
-    graph = model.graph
-    if not opts.get("out_nodes"):
-        names = [o.name for o in graph.output][::-1]  # "om has random order" (ModelZoo Jasper)
-    else:
-        nodes = {n.name: n for n in graph.node if n.name}
-        names = []
-        for entry in opts["out_nodes"].split(";"):
-            node, sep, idx = entry.strip().rpartition(":")
-            if not sep or not idx.isdigit():
-                raise invalid("out_nodes", opts["out_nodes"], 'the format is "node:0;node2:1".')
+def producers(model) -> dict[str, tuple[str, int]]:
+    """Tensor -> (op, output index) of the node producing it. ATC's ONNX parser names a node that has
+    no name; this double calls it "<op_type>_<position>" (not verified against ATC)."""
+    out = {}
+    for position, node in enumerate(model.graph.node):
+        op = node.name or f"{node.op_type}_{position}"
+        for index, tensor in enumerate(node.output):
+            if tensor:
+                out[tensor] = (op, index)
+    return out
+
+
+def parse_out_nodes(model, text: str) -> tuple[str, list[str]]:
+    """--out_nodes -> (form, tensor names in the order given).
+
+    Two forms (ATC doc atctool_0069, CANN 6.0.1; reference Corrections): the node form
+    "node:0;node2:1" and, for ONNX, the output-name form "prob;label". An entry ending in ":<digits>"
+    is read as the node form; mixing the forms is refused here (what ATC does with a mix is not known).
+    """
+    nodes = {n.name: n for n in model.graph.node if n.name}
+    made = producers(model)
+    entries = [e.strip() for e in text.split(";")]
+    if any(not e for e in entries):
+        raise invalid("out_nodes", text, 'the format is "node:0;node2:1" or "output1;output2".')
+    node_form = [bool(re.fullmatch(r".+:\d+", e)) for e in entries]
+    if any(node_form) and not all(node_form):
+        raise invalid("out_nodes", text, 'use one form: "node:0;node2:1" or "output1;output2".')
+    names = []
+    if all(node_form):
+        for entry in entries:
+            node, _, idx = entry.rpartition(":")
             if node not in nodes:
                 raise AtcError(f"E10016: Input parameter [--out_nodes]'s opname [{node}] is not "
                                "exist in model.\n        Solution: Check the node names.")
             if int(idx) >= len(nodes[node].output):
-                raise invalid("out_nodes", opts["out_nodes"], f"node [{node}] has "
+                raise invalid("out_nodes", text, f"node [{node}] has "
                               f"{len(nodes[node].output)} output(s).")
             names.append(nodes[node].output[int(idx)])
-        if len(set(names)) != len(names):
-            raise invalid("out_nodes", opts["out_nodes"], "an output is selected twice.")
+        form = "node"
+    else:
+        for entry in entries:
+            if entry not in made:
+                raise AtcError(f"E10016: Input parameter [--out_nodes]'s output name [{entry}] is "
+                               "not exist in model.\n        Solution: Check the output names.")
+            names.append(entry)
+        form = "output_name"
+    if len(set(names)) != len(names):
+        raise invalid("out_nodes", text, "an output is selected twice.")
+    return form, names
+
+
+def om_output_names(model, tensors, form) -> list[str]:
+    """The OM's names of the selected tensors, as ATC gives them for ONNX (reference Corrections):
+    "<op>:<idx>:<tensor>" without --out_nodes or with its output-name form, "<op>:<idx>" with the
+    node form. A graph output no node produces (an input passed through) keeps its plain name."""
+    made = producers(model)
+    names = []
+    for tensor in tensors:
+        if tensor not in made:
+            names.append(tensor)
+            continue
+        op, index = made[tensor]
+        names.append(f"{op}:{index}" if form == "node" else f"{op}:{index}:{tensor}")
+    return names
+
+
+def select_outputs(model, opts):
+    """Reorder/select the graph outputs as the OM will have them; returns (their tensor names, the
+    --out_nodes form or None). Reads the graph before it is changed."""
+    import onnx
+    graph = model.graph
+    if not opts.get("out_nodes"):
+        form, names = None, [o.name for o in graph.output][::-1]  # "om has random order" (ModelZoo Jasper)
+    else:
+        form, names = parse_out_nodes(model, opts["out_nodes"])
     known = {o.name: o for o in graph.output}
     if any(n not in known for n in names):
         inferred = onnx.shape_inference.infer_shapes(model)
@@ -263,7 +319,7 @@ def select_outputs(model, opts):
         vi.CopyFrom(known[name])
     del graph.output[:]
     graph.output.extend(chosen)
-    return names
+    return names, form
 
 
 def output_types(opts, names, model) -> dict[str, int]:
@@ -346,7 +402,8 @@ def build(opts) -> str:
     source_types = {n: fake_om.ONNX_TO_ACL.get(e) for n, (e, _) in graph_inputs(model).items()}
     shapes = resolve_shapes(model, opts)
     kind, values, gears = resolve_gears(shapes, opts, input_format)
-    names = select_outputs(model, opts)
+    names, form = select_outputs(model, opts)
+    om_names = om_output_names(model, names, form)
     forced = output_types(opts, names, model)
     model_bytes = model.SerializeToString()
 
@@ -383,14 +440,14 @@ def build(opts) -> str:
         per_gear = [list(r[i].shape) for r in results]
         sizes = [fake_om.nbytes(d, dtype) for d in per_gear]
         big = int(np.argmax(sizes))
-        outputs.append({"name": name, "dtype": dtype, "format": fake_om.FORMAT_ND,
+        outputs.append({"name": om_names[i], "tensor": name, "dtype": dtype, "format": fake_om.FORMAT_ND,
                         "dims": per_gear[big], "size": sizes[big],
                         "gear_dims": per_gear if gears else []})
     header = {
         "format": fake_om.FORMAT, "soc_version": opts["soc_version"], "framework": 5,
         "precision_mode": precision, "precision_mode_v2": opts.get("precision_mode_v2"),
         "op_select_implmode": impl, "input_format": input_format,
-        "output_type": opts.get("output_type"), "out_nodes": opts.get("out_nodes"),
+        "output_type": opts.get("output_type"), "out_nodes": opts.get("out_nodes"), "out_nodes_form": form,
         "dynamic": kind, "inputs": inputs, "gears": gears, "dynamic_values": values,
         "outputs": outputs,
         "source": {"model": os.path.abspath(opts["model"]),
@@ -416,6 +473,9 @@ def main(argv=None) -> int:
         print("usage: atc --framework=5 --model=<x.onnx> --output=<base> --soc_version=<chip> "
               "[--input_format=ND|NCHW|NHWC] [--input_shape=...] [--dynamic_dims=...] ... "
               "(fake ATC of the ascend-asr test doubles)")
+        return 0
+    if "version" in opts:
+        print(f"atc version {os.environ.get('FAKE_ATC_VERSION', '7.0.RC1')} (fake ATC of the ascend-asr test doubles)")
         return 0
     print(START, flush=True)
     fail = os.environ.get("FAKE_ATC_FAIL")

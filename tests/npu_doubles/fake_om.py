@@ -8,14 +8,19 @@ Header fields (all written by bin/atc):
   soc_version       e.g. "Ascend310P3"; a model only loads on a device of this chip
   framework         5
   precision_mode, op_select_implmode, input_format, output_type (or null), out_nodes (or null)
+  out_nodes_form    null (no --out_nodes), "output_name" ("prob;label") or "node" ("node:0;node2:1")
   dynamic           null (static), "dims" (--dynamic_dims) or "batch" (--dynamic_batch_size)
   inputs            [{name, dtype (aclDataType), format (aclFormat), dims (-1 on gear axes),
                       size (bytes at the largest gear), hidden}]; gear models end with the
                     hidden input `ascend_mbatch_shape_data` (int64, dims [k], size 8*k)
   gears             [[all data inputs' dims concatenated], ...] (what set_input_dynamic_dims takes)
   dynamic_values    the values given to --dynamic_dims / --dynamic_batch_size, one list per gear
-  outputs           [{name, dtype, format, dims (at the largest gear), size (max bytes),
-                      gear_dims ([dims per gear], [] for static models)}]
+  outputs           [{name, tensor, dtype, format, dims (at the largest gear), size (max bytes),
+                      gear_dims ([dims per gear], [] for static models)}]; `name` is the OM's name,
+                    as ATC gives it for ONNX: "<op>:<idx>:<tensor>" (no --out_nodes, or its
+                    output-name form) or "<op>:<idx>" (node form), op = the producing ONNX node;
+                    `tensor` is the ONNX tensor name. pyACL's get_output_name_by_index and
+                    aclruntime's get_outputs()[i].name report `name`.
   source            {model, sha256} of the ONNX file given to atc
 """
 from __future__ import annotations

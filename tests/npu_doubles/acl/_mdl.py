@@ -272,7 +272,8 @@ def _set_gear(model_id, dataset, index, gear_of, kind):
 @api("mdl.set_input_dynamic_dims", RET)
 def set_input_dynamic_dims(model_id, dataset, index, dims):
     def gear_of(om):
-        if not isinstance(dims, dict) or not isinstance(dims.get("dims"), (list, tuple)):
+        # pyACL's wrapper checks PyList_Check: a tuple is refused
+        if not isinstance(dims, dict) or not isinstance(dims.get("dims"), list):
             return None
         values = list(dims["dims"])
         if dims.get("dimCount") != len(values) or not all(isinstance(v, int) for v in values):
@@ -435,7 +436,7 @@ def _run(plan) -> int:
     try:
         results, _, _ = fake_npu.execute(m.device, lambda: m.om.run(arrays))
     except Exception as exc:  # noqa: BLE001 - onnxruntime failing is a device-side error
-        return D.error(C.RT_INTERNAL_ERROR, f"execute: the model failed on the device: {exc}")
+        return D.error(C.RT_MODEL_EXECUTE, f"execute: the model failed on the device: {exc}")
     with D.lock:
         for addr, r in zip(targets, results):
             a, left = D.mem.find(addr)

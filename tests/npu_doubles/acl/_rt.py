@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import time
 
 import fake_npu
 
@@ -165,15 +167,54 @@ def synchronize_device():
 
 
 # -- events -------------------------------------------------------------------------------
-@api("rt.create_event", PAIR(0))
-def create_event():
-    _, code = require_context()
+# FAKE_ACL_EVENTS (read at import, like another CANN install):
+#   new: create_event_with_flag exists; reset_event only on events made by it with ACL_EVENT_SYNC
+#        (aclrtResetEvent's constraint in current CANN); no reset needed between recordings.
+#   old: no create_event_with_flag; reset_event works on any event and is required after
+#        stream_wait_event before the event is recorded again (older CANN).
+EVENT_GENERATION = os.environ.get("FAKE_ACL_EVENTS", "new")
+if EVENT_GENERATION not in ("new", "old"):
+    raise ImportError(f"FAKE_ACL_EVENTS must be 'new' or 'old', not {EVENT_GENERATION!r}")
+DEFAULT_EVENT_CAP = 1023  # events per device on Atlas inference products (310/310P)
+
+
+def _new_event(flag):
+    """Creation waits while the device's events are exhausted (CANN docs: 'the system waits for
+    resource release'); the double gives up after FAKE_ACL_EVENT_WAIT_S (default 1 s) with
+    ACL_ERROR_RT_NO_EVENT_RESOURCE, where hardware would hang."""
+    device, code = require_context()
     if code:
         return 0, code
-    with D.lock:
+    cap = int(os.environ.get("FAKE_ACL_EVENT_CAP", DEFAULT_EVENT_CAP))
+    deadline = time.monotonic() + float(os.environ.get("FAKE_ACL_EVENT_WAIT_S", "1"))
+    with D.event_freed:
+        while sum(1 for e in D.events.values() if e.device == device) >= cap:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return 0, D.error(C.RT_NO_EVENT_RESOURCE, f"EE1001: no event resource: device {device} "
+                                  f"already has {cap} events; destroy events (or reuse them)")
+            D.event_freed.wait(left)
         handle = D.new_handle()
-        D.events[handle] = Event()
+        D.events[handle] = Event(device, flag)
     return handle, C.SUCCESS
+
+
+@api("rt.create_event", PAIR(0))
+def create_event():
+    return _new_event(None)
+
+
+if EVENT_GENERATION == "new":
+    @api("rt.create_event_with_flag", PAIR(0))
+    def create_event_with_flag(flag):
+        if not isinstance(flag, int) or flag <= 0 or flag & ~C.EVENT_FLAGS:
+            return 0, D.error(C.RT_PARAM_INVALID, f"create_event_with_flag: invalid flag {flag!r}")
+        return _new_event(flag)
+
+
+def _has(ev, bit) -> bool:
+    """Whether `ev` may be used where `bit` is needed (events of create_event can do everything)."""
+    return ev.flag is None or bool(ev.flag & bit)
 
 
 @api("rt.record_event", RET)
@@ -181,6 +222,9 @@ def record_event(event, stream):
     ev, s = D.events.get(event), lookup_stream(stream)
     if ev is None or s is None:
         return D.error(C.INVALID_PARAM, "record_event: unknown event or stream")
+    if EVENT_GENERATION == "old" and ev.waited:
+        return D.error(C.RT_PARAM_INVALID, "record_event: the event was waited on (stream_wait_event) and "
+                       "not reset since; this CANN needs acl.rt.reset_event(event, stream) after the wait")
     ev.record(s)  # the time is taken when the stream reaches the event
     return C.SUCCESS
 
@@ -191,8 +235,25 @@ def stream_wait_event(stream, event):
     ev, s = D.events.get(event), lookup_stream(stream)
     if ev is None or s is None:
         return D.error(C.INVALID_PARAM, "stream_wait_event: unknown event or stream")
+    if not _has(ev, C.EVENT_SYNC):
+        return D.error(C.RT_PARAM_INVALID, "stream_wait_event: the event was created without ACL_EVENT_SYNC")
+    if EVENT_GENERATION == "old":
+        ev.waited = True
     done = ev.done
     s.submit(lambda: done.wait() and C.SUCCESS)
+    return C.SUCCESS
+
+
+@api("rt.reset_event", RET)
+def reset_event(event, stream):
+    """aclrtResetEvent: queued on `stream` (the waiting one)."""
+    ev, s = D.events.get(event), lookup_stream(stream)
+    if ev is None or s is None:
+        return D.error(C.INVALID_PARAM, "reset_event: unknown event or stream")
+    if EVENT_GENERATION == "new" and (ev.flag is None or not ev.flag & C.EVENT_SYNC):
+        return D.error(C.RT_PARAM_INVALID, "reset_event: only events created by create_event_with_flag "
+                       "with ACL_EVENT_SYNC may be reset")
+    ev.reset(s)
     return C.SUCCESS
 
 
@@ -210,16 +271,24 @@ def event_elapsed_time(start, end):
     a, b = D.events.get(start), D.events.get(end)
     if a is None or b is None:
         return 0.0, D.error(C.INVALID_PARAM, "event_elapsed_time: unknown event")
-    if a.time is None or b.time is None:  # not recorded, or its stream has not reached it
+    if not (_has(a, C.EVENT_TIME_LINE) and _has(b, C.EVENT_TIME_LINE)):
+        return 0.0, D.error(C.RT_PARAM_INVALID, "event_elapsed_time: an event was created without "
+                            "ACL_EVENT_TIME_LINE (no timestamp)")
+    if a.stream is None or b.stream is None or a.time is None or b.time is None:
+        # not recorded (or reset), or its stream has not reached it
         return 0.0, D.error(C.INVALID_PARAM, "event_elapsed_time: event not complete")
+    if a.stream is not b.stream:
+        return 0.0, D.error(C.RT_PARAM_INVALID, "event_elapsed_time: the two events were recorded on "
+                            "different streams; both must be on the same stream")
     return (b.time - a.time) * 1000.0, C.SUCCESS
 
 
 @api("rt.destroy_event", RET)
 def destroy_event(event):
-    with D.lock:
+    with D.event_freed:
         if D.events.pop(event, None) is None:
             return D.error(C.INVALID_PARAM, f"destroy_event: unknown event {event}")
+        D.event_freed.notify_all()
     return C.SUCCESS
 
 

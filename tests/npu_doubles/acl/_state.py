@@ -29,6 +29,7 @@ class Double:
         self.streams: dict = {}                 # handle -> Stream
         self.default_streams: dict = {}         # device -> Stream (stream 0)
         self.events: dict = {}                  # handle -> Event
+        self.event_freed = threading.Condition(self.lock)  # notified by destroy_event
         self.models: dict = {}                  # model id -> LoadedModel
         self.descs: dict[int, int | None] = {}  # handle -> model id filled by get_desc
         self.datasets: dict[int, list[int]] = {}

@@ -61,13 +61,22 @@ class Stream:
 
 
 class Event:
-    def __init__(self):
+    """An aclrtEvent. `flag` is None for acl.rt.create_event, else create_event_with_flag's flag."""
+
+    def __init__(self, device: int, flag: int | None = None):
+        self.device = device
+        self.flag = flag
         self.time: float | None = None  # perf_counter when its stream reached it
+        self.stream: Stream | None = None  # the stream of its latest recording
+        self.serial = 0  # recordings so far
+        self.waited = False  # a stream waited on it since its last reset (older CANN needs one)
         self.done = threading.Event()
         self.done.set()  # synchronizing a never-recorded event returns at once
 
     def record(self, stream: Stream) -> None:
         self.time = None
+        self.stream = stream
+        self.serial += 1
         done = self.done = threading.Event()  # one per recording: a waiter waits for the recording it saw
 
         def reached():
@@ -76,3 +85,16 @@ class Event:
             return C.SUCCESS
 
         stream.submit(reached)
+
+    def reset(self, stream: Stream) -> None:
+        """aclrtResetEvent: back to the initial state when `stream` gets here (asynchronous)."""
+        serial = self.serial
+        self.waited = False
+
+        def back_to_initial():
+            if self.serial == serial:  # not recorded again meanwhile
+                self.time = None
+                self.stream = None
+            return C.SUCCESS
+
+        stream.submit(back_to_initial)

@@ -1,5 +1,6 @@
 """acl.util in two generations (FAKE_ACL_API, read at import like a different CANN install):
-new = bytes_to_ptr / ptr_to_bytes, old = numpy_to_ptr / ptr_to_numpy; never both."""
+new = bytes_to_ptr / ptr_to_bytes and also numpy_to_ptr / ptr_to_numpy (current pyACL exports
+both; ptr_to_numpy is deprecated), old = numpy_to_ptr / ptr_to_numpy only."""
 from __future__ import annotations
 
 import ctypes
@@ -40,30 +41,32 @@ if GENERATION == "new":
     def ptr_to_bytes(ptr, size):
         _host_span(ptr, size, "ptr_to_bytes")
         return ctypes.string_at(ptr, size)
-else:
-    _NUM_TO_DTYPE = {}
-    for _t in set(np.sctypeDict.values()):
-        try:
-            _NUM_TO_DTYPE.setdefault(np.dtype(_t).num, np.dtype(_t))
-        except TypeError:
-            pass
 
-    @api("util.numpy_to_ptr", BARE(0))
-    def numpy_to_ptr(array):
-        """The address of the array's data, strides ignored (as pyACL: pass contiguous arrays)."""
-        if not isinstance(array, np.ndarray):
-            raise TypeError(f"numpy_to_ptr() argument must be a numpy.ndarray, "
-                            f"not {type(array).__name__}")
-        return array.__array_interface__["data"][0]
 
-    @api("util.ptr_to_numpy", BARE(None))
-    def ptr_to_numpy(ptr, shape, npy_type):
-        """A numpy view (no copy) of host memory; npy_type is a numpy type number (NPY_FLOAT=11)."""
-        dtype = _NUM_TO_DTYPE.get(npy_type)
-        if dtype is None:
-            raise ValueError(f"acl.util.ptr_to_numpy: unknown numpy type number {npy_type}")
-        shape = tuple(int(d) for d in shape)
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        _host_span(ptr, size, "ptr_to_numpy")
-        raw = (ctypes.c_char * size).from_address(ptr)
-        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+# both generations
+_NUM_TO_DTYPE = {}
+for _t in set(np.sctypeDict.values()):
+    try:
+        _NUM_TO_DTYPE.setdefault(np.dtype(_t).num, np.dtype(_t))
+    except TypeError:
+        pass
+
+@api("util.numpy_to_ptr", BARE(0))
+def numpy_to_ptr(array):
+    """The address of the array's data, strides ignored (as pyACL: pass contiguous arrays)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"numpy_to_ptr() argument must be a numpy.ndarray, "
+                        f"not {type(array).__name__}")
+    return array.__array_interface__["data"][0]
+
+@api("util.ptr_to_numpy", BARE(None))
+def ptr_to_numpy(ptr, shape, npy_type):
+    """A numpy view (no copy) of host memory; npy_type is a numpy type number (NPY_FLOAT=11)."""
+    dtype = _NUM_TO_DTYPE.get(npy_type)
+    if dtype is None:
+        raise ValueError(f"acl.util.ptr_to_numpy: unknown numpy type number {npy_type}")
+    shape = tuple(int(d) for d in shape)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    _host_span(ptr, size, "ptr_to_numpy")
+    raw = (ctypes.c_char * size).from_address(ptr)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
