@@ -27,7 +27,9 @@ def profile_dict(family: Family, upstream: UpstreamModel, name: str, base: str |
     base_path = find_profile(base or family.default_profile)
     with open(base_path, encoding="utf-8") as f:
         d = yaml.safe_load(f)
-    d = {k: v for k, v in d.items() if k not in ("inputs", "outputs", "time_stride", "warning")}
+    d = {k: v for k, v in d.items() if k not in ("inputs", "outputs", "time_stride")}
+    if upstream.vocabulary:
+        d.pop("warning", None)  # the base's warning is about its stand-in vocabulary, now replaced
     d["name"] = name
     d["family"] = family.name
     d["model_config"] = family.config_to_dict(upstream.config)
@@ -40,6 +42,12 @@ def profile_dict(family: Family, upstream: UpstreamModel, name: str, base: str |
         d["frames"] = sorted(frames)
     if batch_sizes:
         d["batch_sizes"] = batch_sizes
+    from .frontends import build_frontend
+    from .text import Vocabulary
+
+    family.check_sizes(upstream.config, build_frontend(d["frontend"]).feature_size,
+                       Vocabulary.from_spec(d["vocabulary"]).size,
+                       f"{upstream.source or 'the upstream files'} on base profile {os.path.basename(base_path)}")
     d.update(family_io(d, base_path))
     d["source"] = {"upstream": os.path.abspath(upstream.source) if upstream.source else None,
                    "base_profile": os.path.basename(base_path)}

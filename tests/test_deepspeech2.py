@@ -356,3 +356,16 @@ def test_gru_and_rnn_layers_compute_what_upstreams_bidirectional_module_computes
     assert torch.allclose(ours, upstream, atol=1e-6)
     model = DS2.build(DeepSpeech2Config(hidden_size=8, hidden_layers=2, rnn_type=rnn_type))
     assert "rnns.1.rnn.weight_hh_l0_reverse" in model.state_dict()
+
+
+def test_a_gru_model_saved_in_the_lightning_format_reads_back_as_gru(tmp_path):
+    from ascend_asr.families.deepspeech2.config import DeepSpeech2Config
+    from ascend_asr.profiles import load_profile
+
+    config = DeepSpeech2Config(hidden_size=8, hidden_layers=2, rnn_type="gru")
+    path = str(tmp_path / "gru.ckpt")
+    DS2.save(DS2.build(config), load_profile("deepspeech2_small"), path,
+             {"epoch": 1, "step": 2, "learning_rate": 1e-3})
+    upstream = DS2.read_upstream(None, path)
+    assert upstream.config == config
+    DS2.load(path, upstream.config)  # strict: every GRU weight in place

@@ -56,6 +56,7 @@ class TinyFamily(Family):
     def config_from_dict(self, d): return dict(d)
     def config_to_dict(self, c): return dict(c)
     def read_upstream(self, config_path=None, checkpoint=None): return UpstreamModel(config={"width": 4})
+    def model_sizes(self, config): return 64, 29
     def io_spec(self, feature_size, num_classes):
         return IOSpec((tensor("x", "float32", ["batch", feature_size, "frames"], "features"),
                        tensor("n", "int32", ["batch"], "lengths")),
@@ -91,6 +92,33 @@ def test_a_family_from_another_package_registers_through_entry_points(tmp_path):
     assert "family plug-in broken" in done.stderr  # a broken plug-in is named, the others still load
 
 
+def family_references(source: str, families: set) -> list[str]:
+    """Imports of a family's module (any spelling) and get_family("<name>") calls in `source`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").replace("ascend_asr.", "").split(".")
+            names = {a.name for a in node.names}
+            if (parts[0] == "families" and len(parts) > 1 and parts[1] in families) or \
+                    (parts[-1] == "families" and names & families):
+                found.append(f"from {node.module} import {sorted(names)}")
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names
+                      if len(a.name.split(".")) > 2 and a.name.split(".")[1:3][0] == "families"
+                      and a.name.split(".")[2] in families]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "get_family":
+            found += [f"get_family({arg.value!r})" for arg in node.args
+                      if isinstance(arg, ast.Constant) and arg.value in families]
+    return found
+
+
+def test_the_check_sees_every_spelling_of_a_family_reference():
+    families = set(family_names())
+    code = ("from .families import jasper\nimport ascend_asr.families.lstm_ctc.model\n"
+            "from ascend_asr.families.deepspeech2 import io\nget_family('jasper')\nfrom .families import get_family\n")
+    assert len(family_references(code, families)) == 4
+
+
 def test_the_generic_pipeline_never_imports_a_family_module():
     families = set(family_names())
     for name in PIPELINE:
@@ -98,9 +126,5 @@ def test_the_generic_pipeline_never_imports_a_family_module():
         files = [os.path.join(path, f) for f in os.listdir(path) if f.endswith(".py")] if os.path.isdir(path) \
             else [path + ".py"]
         for file in files:
-            tree = ast.parse(open(file, encoding="utf-8").read())
-            for node in ast.walk(tree):
-                module = node.module if isinstance(node, ast.ImportFrom) else None
-                parts = (module or "").replace("ascend_asr.", "").lstrip(".").split(".")
-                assert not (parts[0] == "families" and len(parts) > 1 and parts[1] in families), \
-                    f"{file} imports {module}: the pipeline must learn from the profile and the registry"
+            found = family_references(open(file, encoding="utf-8").read(), families)
+            assert not found, f"{file}: {found}: the pipeline must learn from the profile and the registry"

@@ -107,7 +107,8 @@ def test_jasper_builds_from_nvidia_yaml_and_modelzoo_model_config_maps_the_front
     nvidia = {"labels": labels,
               "input_val": {"audio_dataset": {"sample_rate": 16000, "trim_silence": False},
                             "filterbank_features": {"n_filt": 64, "n_fft": 512, "window_size": 0.02,
-                                                    "window_stride": 0.01, "pad_align": 16, "frame_splicing": 1}},
+                                                    "window_stride": 0.01, "pad_align": 16, "frame_splicing": 1,
+                                                    "window": "hann"}},
               "jasper": {"encoder": {"in_feats": 64, "activation": "relu", "use_conv_masks": True},
                          "blocks": JASPER_SMALL_BLOCKS}}
     from_yaml = Jasper(JasperConfig.from_dict(nvidia)).state_dict()

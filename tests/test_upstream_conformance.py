@@ -8,6 +8,7 @@ LSTM model_ctc.py), each with its README and generator. The real configs are rea
 import importlib.util
 import os
 import subprocess
+import zipfile
 import sys
 
 import numpy as np
@@ -77,7 +78,7 @@ def test_nvidia_10x5dr_yaml_builds_the_332_6m_model_with_upstreams_state_dict_na
     assert len(model.encoder.layers[10].res) == 10 and len(model.encoder.layers[1].res) == 1
     assert upstream.vocabulary["blank"] == "last" and len(upstream.vocabulary["labels"]) == 28
     assert upstream.frontend == {"sample_rate": 16000, "window_size": 0.02, "window_stride": 0.01, "n_fft": 512,
-                                 "n_mels": 64, "pad_align": 16, "trim_silence": True}
+                                 "n_mels": 64, "pad_align": 16, "preemph": 0.97, "trim_silence": True}
 
 
 def test_nvidia_v1_key_names_convert_onto_the_current_ones():
@@ -247,9 +248,178 @@ def test_profile_command_writes_a_profile_that_exports_the_upstream_model(family
     fam = get_family(family)
     upstream = fam.read_upstream(*([args[1], None] if args[0] == "--config" else [None, args[1]]))
     assert model_config_for(fam, profile) == upstream.config
-    features = profile.input("features")
-    from ascend_asr.frontends import build_frontend
+    io = fam.io_spec(*fam.model_sizes(upstream.config))  # the I/O of the model the upstream files describe
+    assert [t.to_dict() for t in profile.inputs] == list(io.inputs)
+    assert [t.to_dict() for t in profile.outputs] == list(io.outputs)
 
-    assert build_frontend(profile.frontend).feature_size in features.shape
-    scores = profile.output("log_probs") or profile.output("probs")
-    assert profile.vocabulary.size in scores.shape
+
+# -- the restricted unpickler against hostile checkpoints -----------------------------------------------------
+
+def _checkpoint_with_pickle(path, data_pkl: bytes) -> str:
+    """A torch.save zip archive whose data.pkl is replaced by `data_pkl`."""
+    torch.save({}, path)
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as dst:
+        for info, data in entries:
+            dst.writestr(info, data_pkl if info.filename.endswith("/data.pkl") else data)
+    return str(path)
+
+
+def test_a_checkpoint_cannot_set_state_on_an_allowed_global(tmp_path):
+    """BUILD on an allowed torch function would change it for the whole process (its __defaults__)."""
+    from ascend_asr.errors import CheckpointError
+    from ascend_asr.families.deepspeech2.lightning import read_lightning_checkpoint
+
+    key, value = b"__defaults__", b"TAMPERED"
+    data = (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nN}X" + len(key).to_bytes(4, "little") + key
+            + b"X" + len(value).to_bytes(4, "little") + value + b"\x85s\x86b.")
+    path = _checkpoint_with_pickle(tmp_path / "tamper.ckpt", data)
+    before = torch._utils._rebuild_tensor_v2.__defaults__
+    with pytest.raises(CheckpointError, match="BUILD on the global"):
+        read_lightning_checkpoint(path)
+    assert torch._utils._rebuild_tensor_v2.__defaults__ == before
+
+
+def test_shared_references_are_converted_once(tmp_path):
+    """40 levels of [L, L] is 1.5 kB on disk and 2**40 nodes if every reference were walked again."""
+    from ascend_asr.families.deepspeech2.lightning import read_lightning_checkpoint
+
+    nested = []
+    for _ in range(40):
+        nested = [nested, nested]
+    path = tmp_path / "dag.ckpt"
+    torch.save({"hyper_parameters": {"labels": nested}}, path)
+    labels = read_lightning_checkpoint(str(path))["hyper_parameters"]["labels"]
+    assert len(labels) == 2 and labels[0] is labels[1]
+
+
+def test_nvidia_checkpoint_saved_without_ema_loads_its_state_dict(tmp_path, capsys):
+    """NVIDIA's Checkpointer.save writes 'ema_state_dict': None for a run without EMA."""
+    family = get_family("jasper")
+    config = family.read_upstream(fixture("nvidia_jasper", "jasper_small_nvidia.yaml")).config
+    ckpt = torch.load(fixture("nvidia_jasper", "jasper_small_nvidia.pt"), weights_only=False)
+    ckpt["ema_state_dict"] = None
+    torch.save(ckpt, tmp_path / "no_ema.pt")
+    model = family.load(str(tmp_path / "no_ema.pt"), config)
+    assert "trained without EMA" in capsys.readouterr().err
+    ref = np.load(fixture("nvidia_jasper", "reference_outputs.npz"))
+    with torch.no_grad():
+        log_probs, _ = model(torch.from_numpy(ref["feats"]), torch.from_numpy(ref["feat_lens"]))
+    n = ref["out_lens"][0]
+    assert np.abs(log_probs.numpy()[0, :n] - ref["log_probs_from_state_dict"][0, :n]).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("content", [[1, 2], {"state_dict": 5}, {"state_dict": {"a": "not a tensor"}}, {"x": 1}])
+def test_a_checkpoint_of_another_shape_is_a_clear_error(content, tmp_path):
+    from ascend_asr.errors import CheckpointError
+
+    torch.save(content, tmp_path / "odd.pt")
+    family = get_family("jasper")
+    with pytest.raises(CheckpointError, match="odd.pt"):
+        family.load(str(tmp_path / "odd.pt"), family.preset("jasper_small"))
+
+
+def test_vocab_file_is_found_where_modelzoo_opens_it(tmp_path, monkeypatch, capsys):
+    """train_ctc.py opens `vocab_file: 'data/units'` from its 1p/ folder, the parent of conf/."""
+    one_p = tmp_path / "1p"
+    (one_p / "conf").mkdir(parents=True)
+    (one_p / "data").mkdir()
+    config = yaml.safe_load(open(fixture("modelzoo_lstm", "ctc_config_small.yaml"), encoding="utf-8"))
+    config["vocab_file"] = "data/units"
+    (one_p / "conf" / "ctc_config.yaml").write_text(yaml.safe_dump(config))
+    (one_p / "data" / "units").write_text("sil\naa\nb\n")
+    monkeypatch.chdir(tmp_path)  # not 1p/: found beside conf/ all the same
+    upstream = get_family("lstm_ctc").read_upstream(str(one_p / "conf" / "ctc_config.yaml"))
+    assert upstream.vocabulary["labels"] == ["blank", "UNK", "sil", "aa", "b"]
+    assert upstream.config.num_classes == 5
+    (one_p / "data" / "units").unlink()
+    upstream = get_family("lstm_ctc").read_upstream(str(one_p / "conf" / "ctc_config.yaml"))
+    assert upstream.vocabulary is None and "vocab_file 'data/units' not found" in capsys.readouterr().err
+
+
+def test_a_profile_whose_vocabulary_does_not_fit_the_model_is_refused(tmp_path):
+    from ascend_asr.errors import ProfileError
+    from ascend_asr.profile_cli import main
+
+    package = os.path.join(REPO, "ascend_asr", "assets", "models", "lstm_ctc_char.pth.tar")  # 30 classes
+    with pytest.raises(ProfileError, match="gives 30 classes.*41 labels"):
+        main(["--family", "lstm_ctc", "--checkpoint", package, "--output", str(tmp_path / "p.yaml")])  # TIMIT base
+    assert not (tmp_path / "p.yaml").exists()
+    assert main(["--family", "lstm_ctc", "--checkpoint", package, "--base", "lstm_ctc_char",
+                 "--output", str(tmp_path / "p.yaml")]) == 0
+
+
+def _nvidia_small(tmp_path, edit) -> str:
+    with open(fixture("nvidia_jasper", "jasper_small_nvidia.yaml"), encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    edit(cfg)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def _fb(cfg):
+    return cfg["input_val"]["filterbank_features"]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: _fb(c).pop("window"), "'window': 'hamming'"),  # NVIDIA's default when absent
+    (lambda c: _fb(c).update(lowfreq=300), "lowfreq"),
+    (lambda c: _fb(c).update(log=False), "'log': False"),
+    (lambda c: c["jasper"]["encoder"]["blocks"][0].update(kernel_size=11), "must be a list"),
+    (lambda c: c["jasper"]["encoder"]["blocks"].__setitem__(0, "conv"), "block mappings"),
+    (lambda c: c["jasper"]["encoder"]["blocks"][0].update(filters="256"), "filters"),
+    (lambda c: c["jasper"]["encoder"].update(in_feats="sixty"), "in_feats"),
+    (lambda c: c["jasper"]["encoder"].pop("activation"), "activation"),
+    (lambda c: c["jasper"]["encoder"].update(use_conv_masks=False), "use_conv_masks"),
+    (lambda c: c["jasper"]["encoder"]["blocks"][0].update(dilation=[2]), "stride and dilation"),
+    (lambda c: c["jasper"].update(encoder=[1]), "not a mapping"),
+])
+def test_an_nvidia_yaml_we_cannot_follow_is_refused_naming_the_file(edit, message, tmp_path):
+    from ascend_asr.errors import ProfileError
+
+    path = _nvidia_small(tmp_path, edit)
+    with pytest.raises(ProfileError) as err:
+        get_family("jasper").read_upstream(path)
+    assert path in str(err.value) and message in str(err.value)
+
+
+def test_nvidia_feature_defaults_apply_where_the_yaml_is_silent(tmp_path):
+    def edit(cfg):
+        for key in ("n_fft", "pad_align"):
+            _fb(cfg).pop(key, None)
+        _fb(cfg)["preemph"] = None
+
+    frontend = get_family("jasper").read_upstream(_nvidia_small(tmp_path, edit)).frontend
+    assert frontend["n_fft"] == 512 and frontend["pad_align"] == 8 and frontend["preemph"] == 0.0
+
+
+@pytest.mark.parametrize("edit,message", [
+    ({"layers": 3}, "one entry per layer"),
+    ({"pooling": "[None]"}, "one entry per layer"),
+    ({"rnn_hidden_size": "big"}, "rnn_hidden_size"),
+    ({"mel": True}, "Kaldi fbank"),
+    ({"channel": None}, "one entry per layer"),
+    ({"vocab_file": ["x"]}, "not a path"),
+    ({"rnn_type": "nn.GRU"}, "only nn.LSTM"),
+])
+def test_a_ctc_config_we_cannot_follow_is_refused_naming_the_file(edit, message, tmp_path):
+    from ascend_asr.errors import ProfileError
+
+    with open(fixture("modelzoo_lstm", "ctc_config_small.yaml"), encoding="utf-8") as f:
+        conf = {**yaml.safe_load(f), **edit}
+    path = tmp_path / "ctc_config.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    with pytest.raises(ProfileError) as err:
+        get_family("lstm_ctc").read_upstream(str(path))
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+@pytest.mark.parametrize("family,model_config", [("deepspeech2", {"hidden_layer": 2}), ("jasper", {"in_feat": 64}),
+                                                 ("lstm_ctc", {"hidden_size": "32"})])
+def test_a_mistyped_model_config_names_the_family_and_the_fix(family, model_config):
+    from ascend_asr.errors import ProfileError
+
+    with pytest.raises(ProfileError, match=f"{family}: model_config .*ascend-asr profile"):
+        get_family(family).resolve_config(model_config)

@@ -55,29 +55,42 @@ def family_names() -> list[str]:
     return sorted(registry())
 
 
+def profile_config(profile):
+    """(family, model config) of a profile, checked against its frontend and vocabulary."""
+    from ..frontends import build_frontend
+
+    family = get_family(profile.family)
+    config = family.resolve_config(profile.model_config)
+    family.check_sizes(config, build_frontend(profile.frontend).feature_size, profile.vocabulary.size,
+                       profile.source or profile.name)
+    return family, config
+
+
 def build_model(profile):
     """The profile's model (family and model_config) with fresh weights, in inference mode."""
-    family = get_family(profile.family)
-    return family.build(family.resolve_config(profile.model_config))
+    family, config = profile_config(profile)
+    return family.build(config)
 
 
 def load_model(profile, checkpoint: str, **options):
     """The profile's model with `checkpoint` (the family's upstream format) loaded strictly."""
-    family = get_family(profile.family)
-    return family.load(checkpoint, family.resolve_config(profile.model_config), **options)
+    family, config = profile_config(profile)
+    return family.load(checkpoint, config, **options)
 
 
 def model_config_for(family: Family, profile=None, config_path: str | None = None, checkpoint: str | None = None,
                      preset: str | None = None):
     """The model config, from (first that is given) an upstream config file, a preset name, the profile's
     model_config, or what the checkpoint itself records (a family without that says what to give)."""
-    if config_path:
-        return family.read_upstream(config_path, checkpoint).config
-    if preset:
-        return family.preset(preset)
+    if not config_path and not preset:
+        return profile_config(profile)[1] if profile is not None else family.read_upstream(None, checkpoint).config
+    config = family.read_upstream(config_path, checkpoint).config if config_path else family.preset(preset)
     if profile is not None:
-        return family.resolve_config(profile.model_config)
-    return family.read_upstream(None, checkpoint).config
+        from ..frontends import build_frontend
+
+        family.check_sizes(config, build_frontend(profile.frontend).feature_size, profile.vocabulary.size,
+                           f"{config_path or preset} with profile {profile.source or profile.name}")
+    return config
 
 
 def reference_checkpoint(profile_name: str) -> str | None:

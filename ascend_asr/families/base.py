@@ -95,7 +95,14 @@ class Family(abc.ABC):
     def resolve_config(self, model_config=None):
         """A profile's `model_config`: a preset name or a mapping."""
         if isinstance(model_config, dict):
-            return self.config_from_dict(model_config)
+            try:
+                return self.config_from_dict(model_config)
+            except ProfileError:
+                raise
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise ProfileError(f"{self.name}: model_config {model_config} does not describe a model ({exc}); "
+                                   f"write it with `ascend-asr profile` or name a preset ({', '.join(self.presets)})"
+                                   ) from None
         if not model_config:
             raise ProfileError(f"{self.name}: the profile names no model_config; presets: {sorted(self.presets)}")
         return self.preset(str(model_config))
@@ -107,6 +114,20 @@ class Family(abc.ABC):
     def needs_config(self):
         raise ProfileError(f"{self.name}: give --config ({self.config_help}), or a preset as the profile's "
                            f"model_config ({', '.join(sorted(self.presets))})")
+
+    @abc.abstractmethod
+    def model_sizes(self, config) -> tuple[int, int]:
+        """(feature size the model takes, output classes it gives), to check a profile against its model."""
+
+    def check_sizes(self, config, feature_size: int, num_classes: int, source: str) -> None:
+        """The profile's frontend and vocabulary must fit the model its model_config builds."""
+        features, classes = self.model_sizes(config)
+        if (features, classes) != (feature_size, num_classes):
+            raise ProfileError(
+                f"{source}: the {self.name} model takes {features} features and gives {classes} classes, but the "
+                f"profile's frontend gives {feature_size} features and its vocabulary has {num_classes} labels "
+                "(blank included); make the frontend, vocabulary and model_config come from the same upstream files "
+                "(ascend-asr profile --config/--checkpoint, or --base a profile whose vocabulary fits)")
 
     @abc.abstractmethod
     def io_spec(self, feature_size: int, num_classes: int) -> IOSpec:

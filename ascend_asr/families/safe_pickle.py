@@ -38,6 +38,10 @@ TORCH_GLOBALS = {
 }
 
 
+# what BUILD must never target: the allowed globals themselves (functions, classes, modules)
+GLOBAL_KINDS = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
+
+
 class Inert:
     """A stand-in for a pickled class we neither import nor run: it keeps what the pickle gave it."""
 
@@ -84,13 +88,26 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
                                   "give the training checkpoint (state_dict) instead")
     table = {**TORCH_GLOBALS, **allowed}
 
-    class Unpickler(pickle.Unpickler):
+    class Unpickler(pickle._Unpickler):  # the Python implementation: its BUILD can be checked
+        dispatch = dict(pickle._Unpickler.dispatch)
+
         def find_class(self, module: str, name: str):
             module, name = python3_name(module, name)
             key = f"{module}.{name}"
             if key not in table:
                 raise pickle.UnpicklingError(f"global {key} is not on the allowed list")
             return table[key]
+
+        def load_build(self):
+            # BUILD sets attributes on the object below it; on an allowed global (a torch function, a class)
+            # that would change it for the whole process, for every later load
+            target = self.stack[-2]  # the state is on top, the object it is for below it
+            if isinstance(target, GLOBAL_KINDS):
+                raise pickle.UnpicklingError(f"BUILD on the global {target!r}: a checkpoint may set "
+                                             "state on the objects it creates, never on a function or class")
+            pickle._Unpickler.load_build(self)
+
+        dispatch[pickle.BUILD[0]] = load_build
 
     pickle_module = types.ModuleType("ascend_asr_restricted_pickle")
     pickle_module.Unpickler = Unpickler
@@ -105,11 +122,26 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
 
 
 MAX_DEPTH = 64  # configuration trees are shallow; a deeper (or cyclic) one is not a checkpoint we know
+MAX_NODES = 1_000_000  # shared references are converted once; a pickle whose tree is bigger is not a config
 
 
-def plain(obj, depth: int = 0):
+def plain(obj, depth: int = 0, memo: dict | None = None):
     """Stand-ins turned into plain Python: omegaconf containers and nodes into dicts, lists and values,
-    enums into their values, other objects into their state."""
+    enums into their values, other objects into their state. Each object is converted once (a pickle
+    can reference one list from two places, 40 times over, in 1.5 kB)."""
+    memo = {"_nodes": 0} if memo is None else memo
+    key = id(obj)
+    if key in memo:
+        return memo[key][1]
+    memo["_nodes"] += 1
+    if memo["_nodes"] > MAX_NODES:
+        raise CheckpointError(f"the checkpoint's objects hold more than {MAX_NODES} nodes; not a configuration")
+    result = _plain(obj, depth, memo)
+    memo[key] = (obj, result)  # obj kept alive so its id is not reused during the walk
+    return result
+
+
+def _plain(obj, depth: int, memo: dict):
     if depth > MAX_DEPTH:
         raise CheckpointError(f"the checkpoint's objects nest deeper than {MAX_DEPTH} levels (or form a cycle)")
     if isinstance(obj, Inert):
@@ -117,14 +149,14 @@ def plain(obj, depth: int = 0):
         name = obj.pickled_name.rsplit(".", 1)[1]
         field = "_content" if name in ("DictConfig", "ListConfig") else "_val" if name.endswith("Node") else None
         if field:
-            return plain(state.get(field) if isinstance(state, dict) else None, depth + 1)
+            return plain(state.get(field) if isinstance(state, dict) else None, depth + 1, memo)
         if obj.args and state is None:  # an enum, rebuilt from its value
-            return plain(obj.args[0], depth + 1)
-        return plain(state, depth + 1)
+            return plain(obj.args[0], depth + 1, memo)
+        return plain(state, depth + 1, memo)
     if isinstance(obj, type) and issubclass(obj, Inert):
         return obj.pickled_name  # a class referenced as a value (e.g. rnn_type=torch.nn.LSTM)
     if isinstance(obj, dict):
-        return {plain(k, depth + 1): plain(v, depth + 1) for k, v in obj.items()}
+        return {plain(k, depth + 1, memo): plain(v, depth + 1, memo) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(plain(v, depth + 1) for v in obj) if not hasattr(obj, "_fields") else obj
+        return type(obj)(plain(v, depth + 1, memo) for v in obj) if not hasattr(obj, "_fields") else obj
     return obj

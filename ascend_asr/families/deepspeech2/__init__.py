@@ -40,6 +40,9 @@ class DeepSpeech2Family(Family):
         return UpstreamModel(config=config, frontend=frontend,
                              vocabulary={"labels": labels, "blank": labels.index("_")}, source=checkpoint)
 
+    def model_sizes(self, config: DeepSpeech2Config) -> tuple[int, int]:
+        return config.feature_size, config.num_classes
+
     def io_spec(self, feature_size: int, num_classes: int):
         return io_spec(feature_size, num_classes)
 
@@ -62,7 +65,8 @@ class DeepSpeech2Family(Family):
                                    model.config.hidden_size, model.config.hidden_layers,
                                    {k: fe[k] for k in ("sample_rate", "window_size", "window_stride", "window")},
                                    epoch=info["epoch"], global_step=info["step"],
-                                   learning_rate=info["learning_rate"], score=info.get("wer"))
+                                   learning_rate=info["learning_rate"], score=info.get("wer"),
+                                   rnn_type=model.config.rnn_type)
 
     def training_outputs(self, model, inputs):
         import torch

@@ -14,6 +14,7 @@ from ...errors import CheckpointError, ProfileError
 NUM_CLASSES = 29
 RNN_TYPES = ("lstm", "gru", "rnn")  # deepspeech_pytorch.enums.RNNType
 BLANK = "_"
+SPECTROGRAM_WINDOWS = ("hamming", "hann")  # what ascend_asr.spectrogram implements
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ def _section(hparams: dict, key: str, source: str) -> dict:
 
 def config_from_hyper_parameters(hparams: dict, source: str) -> tuple[DeepSpeech2Config, list, dict]:
     """(model config, labels, spectrogram parameters) from a V3.0 checkpoint's `hyper_parameters`."""
+    if not isinstance(hparams, dict):
+        raise CheckpointError(f"{source}: hyper_parameters is {type(hparams).__name__}, not a mapping; is this a "
+                              "deepspeech.pytorch V3.0 checkpoint?")
     model_cfg = _section(hparams, "model_cfg", source)
     spect = _section(hparams, "spect_cfg", source)
     labels = hparams.get("labels")
@@ -93,7 +97,11 @@ def config_from_hyper_parameters(hparams: dict, source: str) -> tuple[DeepSpeech
     except (KeyError, TypeError, ValueError, ProfileError) as exc:
         raise CheckpointError(f"{source}: hyper_parameters.model_cfg {model_cfg} does not describe a DeepSpeech2 "
                               f"({exc})") from exc
+    window = enum_name(spect.get("window", "hamming"))
+    if window not in SPECTROGRAM_WINDOWS:
+        raise CheckpointError(f"{source}: spect_cfg.window {window!r}: the deepspeech_spectrogram frontend implements "
+                              f"{SPECTROGRAM_WINDOWS} (V3.0 also allows blackman and bartlett)")
     frontend = {"sample_rate": config.sample_rate, "window_size": config.window_size,
                 "window_stride": float(spect.get("window_stride", 0.01)),
-                "window": enum_name(spect.get("window", "hamming"))}
+                "window": window}
     return config, list(labels), frontend

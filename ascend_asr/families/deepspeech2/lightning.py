@@ -52,7 +52,8 @@ class _Pickled:
 @contextlib.contextmanager
 def _upstream_names(classes: dict[str, object]):
     """Make `module.Name` importable for pickle while the checkpoint is written, then remove it."""
-    added = []
+    added, replaced = [], []
+    missing = object()
     try:
         for dotted, obj in classes.items():
             module_name, name = dotted.rsplit(".", 1)
@@ -63,16 +64,22 @@ def _upstream_names(classes: dict[str, object]):
                     sys.modules[prefix] = types.ModuleType(prefix)
                     added.append(prefix)
             obj.__module__, obj.__qualname__ = module_name, name
+            replaced.append((sys.modules[module_name], name, getattr(sys.modules[module_name], name, missing)))
             setattr(sys.modules[module_name], name, obj)
         yield
     finally:
+        for module, name, old in reversed(replaced):  # an imported omegaconf keeps its own classes
+            if old is missing:
+                delattr(module, name)
+            else:
+                setattr(module, name, old)
         for name in reversed(added):
             sys.modules.pop(name, None)
 
 
 def write_lightning_checkpoint(path: str, state_dict: dict, labels, hidden_size: int, hidden_layers: int,
                                spect: dict, epoch: int = 0, global_step: int = 0, learning_rate: float = 1.5e-4,
-                               score: float | None = None) -> None:
+                               score: float | None = None, rnn_type: str = "lstm") -> None:
     """Save as PyTorch Lightning saves deepspeech.pytorch V3.0 models: `state_dict` plus
     `hyper_parameters` holding omegaconf DictConfigs of deepspeech_pytorch's config classes.
 
@@ -85,7 +92,7 @@ def write_lightning_checkpoint(path: str, state_dict: dict, labels, hidden_size:
     names = ["DictConfig", "ListConfig", "ContainerMetadata", "Metadata", "AnyNode", "StringNode", "IntegerNode",
              "FloatNode", "EnumNode", "BiDirectionalConfig", "SpectConfig", "AdamConfig", "ModelCheckpointConf"]
     c = {n: cls(n) for n in names}
-    rnn_type = enum.Enum("RNNType", {"lstm": "lstm", "rnn": "rnn", "gru": "gru"})
+    rnn_types = enum.Enum("RNNType", {"lstm": "lstm", "rnn": "rnn", "gru": "gru"})
     window = enum.Enum("SpectrogramWindow", {"hamming": "hamming", "hann": "hann", "blackman": "blackman",
                                              "bartlett": "bartlett"})
     modules = {**{f"omegaconf.dictconfig.{n}": c[n] for n in ("DictConfig",)},
@@ -95,7 +102,7 @@ def write_lightning_checkpoint(path: str, state_dict: dict, labels, hidden_size:
                                                           "EnumNode")},
                **{f"deepspeech_pytorch.configs.train_config.{n}": c[n] for n in ("BiDirectionalConfig",
                                                                                   "SpectConfig", "AdamConfig")},
-               "deepspeech_pytorch.enums.RNNType": rnn_type, "deepspeech_pytorch.enums.SpectrogramWindow": window,
+               "deepspeech_pytorch.enums.RNNType": rnn_types, "deepspeech_pytorch.enums.SpectrogramWindow": window,
                "hydra_configs.pytorch_lightning.callbacks.ModelCheckpointConf": c["ModelCheckpointConf"]}
 
     def node(kind, value):
@@ -107,7 +114,7 @@ def write_lightning_checkpoint(path: str, state_dict: dict, labels, hidden_size:
             ref_type=typing.Any, object_type=object_type, optional=True, key=None, flags={}, key_type=typing.Any,
             element_type=typing.Any), _parent=None, _content=content, _flags_cache=None)
 
-    model_cfg = dict_config({"rnn_type": node("EnumNode", rnn_type.lstm),
+    model_cfg = dict_config({"rnn_type": node("EnumNode", rnn_types[rnn_type]),
                              "hidden_size": node("IntegerNode", hidden_size),
                              "hidden_layers": node("IntegerNode", hidden_layers)}, c["BiDirectionalConfig"])
     spect_cfg = dict_config({"sample_rate": node("IntegerNode", spect["sample_rate"]),

@@ -32,6 +32,9 @@ class JasperFamily(Family):
                              frontend=frontend_from_nvidia(cfg, config_path),
                              vocabulary={"labels": labels, "blank": "last"} if labels else None, source=config_path)
 
+    def model_sizes(self, config: JasperConfig) -> tuple[int, int]:
+        return config.in_feats, config.n_classes
+
     def io_spec(self, feature_size: int, num_classes: int):
         return io_spec(feature_size, num_classes)
 

@@ -8,6 +8,7 @@ lose it. Every block here is its own copy before anything reads it.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import yaml
@@ -108,42 +109,99 @@ def config_from_nvidia(cfg: dict, source: str = "NVIDIA Jasper YAML") -> JasperC
     """`jasper.encoder` (in_feats, activation, use_conv_masks, frame_splicing, blocks) and the labels.
 
     The blocks sit under `jasper.encoder.blocks` (DeepLearningExamples); `jasper.blocks` is read too.
-    Classes are the labels plus the blank, as NVIDIA's `helpers.add_ctc_blank`.
+    Classes are the labels plus the blank, as NVIDIA's `helpers.add_ctc_blank`. NVIDIA's encoder requires
+    `in_feats` and `activation`; `use_conv_masks` defaults to False there, which we refuse (padding would
+    leak into every utterance), so it must be given.
     """
-    jasper = cfg["jasper"]
-    encoder = jasper.get("encoder") or {}
-    blocks = encoder.get("blocks", jasper.get("blocks"))
-    if not isinstance(blocks, list) or not blocks:
-        raise ProfileError(f"{source}: no blocks under jasper.encoder.blocks")
-    if not isinstance(cfg.get("labels"), list):
-        raise ProfileError(f"{source}: no 'labels' list; the number of classes comes from it")
-    return JasperConfig(blocks=[copy.deepcopy(dict(b)) for b in blocks],  # one dict per entry: aliases broken
-                        in_feats=int(encoder.get("in_feats", 64)), n_classes=len(cfg["labels"]) + 1,
-                        activation=str(encoder.get("activation", "relu")),
-                        use_conv_masks=bool(encoder.get("use_conv_masks", True)),
-                        frame_splicing=int(encoder.get("frame_splicing", 1)))
+    try:
+        jasper = cfg["jasper"]
+        encoder = jasper.get("encoder") or {}
+        if not isinstance(encoder, dict):
+            raise ProfileError(f"jasper.encoder is {type(encoder).__name__}, not a mapping")
+        blocks = encoder.get("blocks", jasper.get("blocks"))
+        if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
+            raise ProfileError("no list of block mappings under jasper.encoder.blocks")
+        if not isinstance(cfg.get("labels"), list):
+            raise ProfileError("no 'labels' list; the number of classes comes from it")
+        missing = [k for k in ("in_feats", "activation", "use_conv_masks") if k not in encoder]
+        if missing:
+            raise ProfileError(f"jasper.encoder lacks {missing} (NVIDIA's encoder requires in_feats and activation; "
+                               "use_conv_masks must be true)")
+        if encoder["use_conv_masks"] is not True:
+            raise ProfileError("use_conv_masks is not true: without masks every utterance's outputs depend on its "
+                               "padding (NVIDIA's Triton export uses that form; export the masked config)")
+        config = JasperConfig(blocks=[_nvidia_block(dict(b), i) for i, b in enumerate(blocks)],  # aliases broken
+                              in_feats=_positive_int(encoder["in_feats"], "in_feats"),
+                              n_classes=len(cfg["labels"]) + 1, activation=str(encoder["activation"]),
+                              use_conv_masks=True,
+                              frame_splicing=_positive_int(encoder.get("frame_splicing", 1), "frame_splicing"))
+    except ProfileError as exc:
+        raise ProfileError(f"{source}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ProfileError(f"{source}: not a Jasper config NVIDIA's code would build ({type(exc).__name__}: "
+                           f"{exc}); compare it with configs/jasper10x5dr_speedp-online_speca.yaml") from None
+    return config
+
+
+def _positive_int(value, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ProfileError(f"{key} {value!r} is not a positive integer")
+    return value
+
+
+def _nvidia_block(block: dict, index: int) -> dict:
+    """One block as NVIDIA's JasperBlock takes it: list-valued kernel/stride/dilation, 'same' padding only,
+    residual defaulting to True; a block may not both stride and dilate."""
+    block = copy.deepcopy(block)
+    if block.pop("padding", "same") != "same":
+        raise ProfileError(f"block {index}: only padding 'same' is implemented (NVIDIA's JasperBlock too)")
+    for key in ("kernel_size", "stride", "dilation"):
+        if key in block and not (isinstance(block[key], list) and block[key]
+                                 and all(isinstance(v, int) and v > 0 for v in block[key])):
+            raise ProfileError(f"block {index}: {key} {block[key]!r} must be a list of positive ints, as NVIDIA's")
+    for key in ("filters", "repeat"):
+        _positive_int(block.get(key), f"block {index} {key}")
+    if block.get("stride", [1])[0] > 1 and block.get("dilation", [1])[0] > 1:
+        raise ProfileError(f"block {index}: stride and dilation both above 1 (NVIDIA's JasperBlock refuses it)")
+    return block
 
 
 # NVIDIA `input_val.filterbank_features` key -> our jasper_filterbank parameter
 FILTERBANK_KEYS = {"sample_rate": "sample_rate", "window_size": "window_size", "window_stride": "window_stride",
-                   "n_fft": "n_fft", "n_filt": "n_mels", "pad_align": "pad_align"}
+                   "n_filt": "n_mels"}
+# NVIDIA's FilterbankFeatures defaults, where a config leaves a key out (common/features.py)
+NVIDIA_DEFAULTS = {"sample_rate": 8000, "window_size": 0.02, "window_stride": 0.01, "window": "hamming",
+                   "normalize": "per_feature", "n_fft": None, "preemph": 0.97, "n_filt": 64, "lowfreq": 0,
+                   "highfreq": None, "log": True, "pad_align": 8, "frame_splicing": 1}
 
 
 def frontend_from_nvidia(cfg: dict, source: str) -> dict:
-    """jasper_filterbank parameters from `input_val` (the evaluation pipeline's settings).
+    """jasper_filterbank parameters from `input_val` (the evaluation pipeline's settings), with NVIDIA's own
+    defaults for what it leaves out; settings this frontend does not implement are refused.
 
     Dither stays off: NVIDIA adds it even in evaluation, which makes results irreproducible.
     """
-    section = cfg.get("input_val") or cfg.get("input_eval") or {}
-    fb = dict(section.get("filterbank_features") or {})
-    dataset = section.get("audio_dataset") or {}
-    if fb.get("frame_splicing", 1) != 1:
-        raise ProfileError(f"{source}: frame_splicing={fb['frame_splicing']} is not supported (NVIDIA raises too)")
-    if fb.get("window", "hann") != "hann":
-        raise ProfileError(f"{source}: window {fb['window']!r}: only NVIDIA's default hann is implemented")
-    if fb.get("normalize", "per_feature") != "per_feature":
-        raise ProfileError(f"{source}: normalize {fb['normalize']!r}: only per_feature is implemented")
-    frontend = {ours: fb[theirs] for theirs, ours in FILTERBANK_KEYS.items() if theirs in fb}
-    if "trim_silence" in dataset:
-        frontend["trim_silence"] = bool(dataset["trim_silence"])
+    try:
+        section = cfg.get("input_val") or cfg.get("input_eval") or {}
+        fb = {**NVIDIA_DEFAULTS, **(section.get("filterbank_features") or {})}
+        dataset = section.get("audio_dataset") or {}
+        refused = {"frame_splicing": fb["frame_splicing"] != 1, "window": fb["window"] != "hann",
+                   "normalize": fb["normalize"] != "per_feature", "lowfreq": fb["lowfreq"] != 0,
+                   "highfreq": fb["highfreq"] not in (None, fb["sample_rate"] / 2), "log": fb["log"] is not True}
+        bad = {k: fb[k] for k, is_bad in refused.items() if is_bad}
+        if bad:
+            raise ProfileError(f"filterbank_features {bad}: the jasper_filterbank frontend implements NVIDIA's "
+                               "hann window, per_feature normalisation, log features over 0..sample_rate/2, "
+                               "frame_splicing 1")
+        frontend = {ours: fb[theirs] for theirs, ours in FILTERBANK_KEYS.items()}
+        win_length = int(fb["sample_rate"] * fb["window_size"])
+        frontend["n_fft"] = fb["n_fft"] or 2 ** math.ceil(math.log2(win_length))
+        frontend["pad_align"] = fb["pad_align"]
+        frontend["preemph"] = 0.0 if fb["preemph"] is None else float(fb["preemph"])  # None: no pre-emphasis
+        if "trim_silence" in dataset:
+            frontend["trim_silence"] = bool(dataset["trim_silence"])
+    except ProfileError as exc:
+        raise ProfileError(f"{source}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProfileError(f"{source}: input_val is not NVIDIA's layout ({type(exc).__name__}: {exc})") from None
     return frontend

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -164,17 +165,25 @@ def convert_v1_state_dict(state_dict: dict) -> dict:
 
 
 def load_jasper_checkpoint(model: Jasper, path: str, use_ema: bool = True) -> Jasper:
-    """Load an NVIDIA checkpoint ({'state_dict', 'ema_state_dict', ...}) strictly into `model`."""
+    """Load an NVIDIA checkpoint strictly into `model`, as NVIDIA's `Checkpointer.load` picks the weights:
+    `ema_state_dict` when asked for and present (a run without EMA saves it as None), else `state_dict`;
+    a bare state dict is accepted too."""
     ckpt = read_checkpoint(path)
-    key = "ema_state_dict" if use_ema and "ema_state_dict" in ckpt else "state_dict"
-    if key not in ckpt:
-        if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-            state = ckpt  # a bare state dict
-        else:
-            raise CheckpointError(f"{path}: expected 'state_dict' or 'ema_state_dict' in the checkpoint, "
-                                  f"found keys {sorted(ckpt)[:10]}")
-    else:
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: expected a dict ({{'state_dict': ...}}), found {type(ckpt).__name__}")
+    key = "ema_state_dict" if use_ema and isinstance(ckpt.get("ema_state_dict"), dict) else "state_dict"
+    if key in ckpt:
         state = ckpt[key]
+    elif ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        key, state = "bare state dict", ckpt
+    else:
+        raise CheckpointError(f"{path}: expected 'state_dict' or 'ema_state_dict' in the checkpoint, "
+                              f"found keys {sorted(map(str, ckpt))[:10]}")
+    if use_ema and key == "state_dict" and "ema_state_dict" in ckpt:
+        print(f"[ascend-asr] {path}: ema_state_dict is empty (trained without EMA); loading state_dict",
+              file=sys.stderr)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: {key} is not a mapping of tensors; is this an NVIDIA Jasper checkpoint?")
     state = {k: v.float() if v.is_floating_point() else v for k, v in convert_v1_state_dict(state).items()}
     load_state_dict_strict(model, state, f"{path} ({key})")
     return model.train(False)  # inference mode

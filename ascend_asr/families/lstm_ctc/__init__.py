@@ -53,6 +53,9 @@ class LstmCtcFamily(Family):
             raise CheckpointError(f"{checkpoint}: its training package was built with {recorded}, but the config "
                                   f"describes {config}; give the config it was trained with")
 
+    def model_sizes(self, config: LstmCtcConfig) -> tuple[int, int]:
+        return config.input_size, config.num_classes
+
     def io_spec(self, feature_size: int, num_classes: int):
         return io_spec(feature_size, num_classes)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from dataclasses import asdict, dataclass
 
 import yaml
@@ -126,6 +127,31 @@ def _cnn_layers(layers, source: str) -> dict:
             "conv_paddings": tuple(paddings)}
 
 
+def vocab_file_candidates(vocab_file: str, config_path: str) -> list[str]:
+    """Where ModelZoo's `vocab_file: 'data/units'` may be: upstream opens it from the current directory (its
+    1p/ folder, which holds conf/ctc_config.yaml); also beside the config's conf/ folder, and beside the config."""
+    if os.path.isabs(vocab_file):
+        return [vocab_file]
+    conf_dir = os.path.dirname(os.path.abspath(config_path))
+    return list(dict.fromkeys([os.path.abspath(vocab_file), os.path.join(os.path.dirname(conf_dir), vocab_file),
+                               os.path.join(conf_dir, vocab_file)]))
+
+
+def read_vocab_file(vocab_file, config_path: str) -> list[str] | None:
+    """The units in upstream's order, or None (with a warning when the config names a file that is not found)."""
+    if not vocab_file:
+        return None
+    if not isinstance(vocab_file, str):
+        raise ProfileError(f"{config_path}: vocab_file {vocab_file!r} is not a path")
+    candidates = vocab_file_candidates(vocab_file, config_path)
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        print(f"[ascend-asr] warning: {config_path}: vocab_file {vocab_file!r} not found (looked in "
+              f"{', '.join(candidates)}); the phone order falls back to the profile's stand-in", file=sys.stderr)
+        return None
+    return read_units(found)
+
+
 def read_ctc_config(path: str) -> tuple[LstmCtcConfig, dict, list | None]:
     """(model config, frontend overrides, units or None) from ModelZoo's conf/ctc_config.yaml."""
     try:
@@ -135,32 +161,53 @@ def read_ctc_config(path: str) -> tuple[LstmCtcConfig, dict, list | None]:
         raise ProfileError(f"{path}: cannot read ModelZoo's ctc_config.yaml ({exc})") from exc
     if not isinstance(conf, dict) or "rnn_hidden_size" not in conf:
         raise ProfileError(f"{path}: no rnn_hidden_size; expected ModelZoo's LSTM conf/ctc_config.yaml")
+    try:
+        return _from_ctc_config(conf, path)
+    except ProfileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ProfileError(f"{path}: not a ctc_config.yaml ModelZoo's train_ctc.py would build ({type(exc).__name__}: "
+                           f"{exc}); compare it with ModelZoo's conf/ctc_config.yaml") from None
+
+
+def _from_ctc_config(conf: dict, path: str) -> tuple[LstmCtcConfig, dict, list | None]:
+    if conf.get("mel", False) or conf.get("feature_type", "fbank") != "fbank":
+        raise ProfileError(f"{path}: mel {conf.get('mel')!r}, feature_type {conf.get('feature_type')!r}: only the "
+                           "Kaldi fbank features of the deployed model (mel: False, feature_type: fbank) are implemented")
     _check_rnn(conf.get("rnn_type", "nn.LSTM"), conf.get("bidirectional", True), path)
     if not conf.get("batch_norm", True):
         raise ProfileError(f"{path}: batch_norm: False is not implemented (ModelZoo's deployed model has them)")
     if not conf.get("add_cnn", True):
         raise ProfileError(f"{path}: add_cnn: False is not implemented (the deployed model has its two CNN layers)")
-    layers = int(conf.get("layers", 2))
+    layers = _int(conf, "layers", 2, path)
     parsed = {k: literal(conf.get(k), k, path) for k in ("channel", "kernel_size", "stride", "padding", "pooling")}
+    short = {k: v for k, v in parsed.items() if v is not None and (not isinstance(v, (list, tuple)) or len(v) < layers)}
+    if short or any(parsed[k] is None for k in ("channel", "kernel_size", "stride", "padding")):
+        raise ProfileError(f"{path}: layers: {layers}, but channel/kernel_size/stride/padding/pooling give "
+                           f"{ {k: parsed[k] for k in parsed} }; each needs one entry per layer")
     pooling = parsed["pooling"]
     rows = [[parsed["channel"][i], parsed["kernel_size"][i], parsed["stride"][i], parsed["padding"][i],
              pooling[i] if pooling is not None else None] for i in range(layers)]
-    units = None
-    vocab_file = conf.get("vocab_file")
-    if vocab_file:
-        candidate = vocab_file if os.path.isabs(vocab_file) else os.path.join(os.path.dirname(path), vocab_file)
-        units = read_units(candidate) if os.path.isfile(candidate) else None
-    num_classes = SPECIALS + (len(units) if units else int(conf.get("output_class_dim", 39)))
-    config = LstmCtcConfig(input_size=int(conf.get("rnn_input_size", FEATURE_SIZE)),
-                           hidden_size=int(conf["rnn_hidden_size"]), num_layers=int(conf.get("rnn_layers", 4)),
+    units = read_vocab_file(conf.get("vocab_file"), path)
+    num_classes = SPECIALS + (len(units) if units else _int(conf, "output_class_dim", 39, path))
+    config = LstmCtcConfig(input_size=_int(conf, "rnn_input_size", FEATURE_SIZE, path),
+                           hidden_size=_int(conf, "rnn_hidden_size", None, path),
+                           num_layers=_int(conf, "rnn_layers", 4, path),
                            num_classes=num_classes, activation=str(conf.get("activation_function", "relu")).lower(),
                            **_cnn_layers(rows, path))
     frontend = {ours: conf[theirs] for theirs, ours in (("left_ctx", "left_context"), ("right_ctx", "right_context"),
                                                          ("n_skip_frame", "skip_frames"), ("n_downsample", "pad_align"))
                 if theirs in conf}
     if "feature_dim" in conf:
-        frontend["num_mel_bins"] = int(conf["feature_dim"]) - 1  # Kaldi fbank with energy: mel bins + 1
+        frontend["num_mel_bins"] = _int(conf, "feature_dim", None, path) - 1  # Kaldi fbank with energy: mel bins + 1
     return config, frontend, units
+
+
+def _int(conf: dict, key: str, default, path: str) -> int:
+    value = conf.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ProfileError(f"{path}: {key}: {value!r} is not a positive integer")
+    return value
 
 
 def config_from_package(package: dict, source: str) -> LstmCtcConfig:
