@@ -26,7 +26,7 @@ def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, resample: bool = Tr
                          "(relative paths are read from the manifest's folder)")
     try:
         samples, file_rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+    except Exception as exc:  # libsndfile's errors, and anything else a malformed file provokes
         raise AudioError(f"{path}: cannot decode audio ({exc}); convert it to WAV or FLAC, "
                          "e.g. `sox in out.wav`") from exc
     if samples.shape[0] == 0:
@@ -35,6 +35,7 @@ def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, resample: bool = Tr
     if channels > 1 and not mix_to_mono:
         raise AudioError(f"{path}: expected 1 channel, found {channels}; mix it down "
                          f"(`sox {path} -c 1 out.wav`) or allow mixing to mono")
+    check_finite(samples, path)
     mono = samples.mean(axis=1, dtype=np.float32) if channels > 1 else samples[:, 0]
     if file_rate != sample_rate:
         if not resample:
@@ -42,6 +43,17 @@ def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, resample: bool = Tr
                              f"(`sox {path} -r {sample_rate} out.wav`) or allow resampling")
         mono = resample_audio(mono, file_rate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def check_finite(samples: np.ndarray, name: str = "audio") -> None:
+    """Refuse NaN or infinite samples (a corrupt float WAV): they would turn every feature into NaN."""
+    finite = np.isfinite(samples)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        kinds = "/".join(k for k, test in (("NaN", np.isnan), ("+Inf", np.isposinf), ("-Inf", np.isneginf))
+                         if test(samples).any())
+        raise AudioError(f"{name}: {bad} of {finite.size} samples are not finite ({kinds}); the file is corrupt: "
+                         "re-export it (e.g. `sox in.wav -e signed -b 16 out.wav`) or remove it from the manifest")
 
 
 def resample_audio(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Bundles: NAME.onnx (the graph handed to ATC) + NAME.json (its manifest) [+ NAME.om]."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -18,7 +19,7 @@ from .atc import (
 )
 from .errors import AscendAsrError, AtcError, BackendError, ProfileError
 from .frontends import build_frontend, frontend_spec
-from .profiles import BATCH, FRAMES, Profile, TensorSpec, load_profile
+from .profiles import BATCH, FRAMES, Profile, TensorSpec, check_batch_sizes, class_count, load_profile
 from .tensor_files import read_format_json, write_json_atomic
 from .text import Vocabulary
 
@@ -83,11 +84,42 @@ class Bundle:
         spec = self.manifest["vocabulary"]
         return Vocabulary(tuple(spec["labels"]), int(spec["blank"]), spec.get("separator", ""))
 
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.directory, self.name + ".json")
+
     def input(self, role: str) -> TensorSpec:
         return next(t for t in self.inputs if t.role == role)
 
     def output(self, role: str) -> TensorSpec | None:
         return next((t for t in self.outputs if t.role == role), None)
+
+    def check(self) -> None:
+        """The manifest agrees with itself before any work starts: its batch size is one the runtime can take
+        and the one its compiled shapes use, and its vocabulary has one label per class of the scores output
+        (a shorter one fails while decoding, a longer one decodes to the wrong labels)."""
+        where, fix = self.manifest_path, ("convert again (`ascend-asr convert --profile PROFILE --onnx MODEL.onnx "
+                                          "--output-dir DIR`) rather than editing a bundle's manifest")
+        try:
+            batch = self.manifest["batch_size"]
+            check_batch_sizes([batch], f"{where}: batch_size", fix)
+            shapes = {int(s["batch"]) for s in self.manifest["shapes"]}
+            vocab, scores = self.vocabulary, self.output("log_probs") or self.output("probs")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BackendError(f"{where}: malformed bundle manifest ({type(exc).__name__}: {exc}); {fix}") from exc
+        except ProfileError as exc:
+            raise BackendError(f"{where}: {exc}; {fix}") from exc
+        if shapes != {batch}:
+            raise BackendError(f"{where}: batch_size {batch}, but its compiled shapes have batch {sorted(shapes)}; "
+                               f"{fix}")
+        if scores is None:
+            raise BackendError(f"{where}: no 'log_probs' or 'probs' output among {[t.name for t in self.outputs]}; "
+                               f"{fix}")
+        classes = class_count(scores)
+        if classes is not None and classes != vocab.size:
+            raise BackendError(f"{where}: the vocabulary has {vocab.size} labels (blank included), but output "
+                               f"{scores.name} has {classes} classes (shape {list(scores.shape)}); decoding would "
+                               f"fail or pick the wrong labels: {fix}, with the model's own vocabulary in the profile")
 
     def output_frames(self, frames: int) -> int:
         """Valid output frames for `frames` valid input frames, when the model does not output them."""
@@ -133,6 +165,34 @@ def static_graph(model: onnx.ModelProto, profile: Profile, batch: int) -> onnx.M
     return onnx.shape_inference.infer_shapes(static)
 
 
+def _check_symbolic_class_count(profile: Profile, model: onnx.ModelProto, onnx_path: str) -> None:
+    """A graph whose class axis is symbolic (a Reshape before the softmax) shows its class count only when it
+    runs: run it once on zeros (batch 1, the smallest gear) and compare with the vocabulary. Best effort: a
+    graph onnxruntime cannot run here is left to the runtime checks."""
+    scores = profile.output("log_probs") or profile.output("probs")
+    graph_out = next((v for v in model.graph.output if v.name == scores.name), None)
+    dims = graph_out.type.tensor_type.shape.dim if graph_out is not None else ()
+    if not dims or dims[-1].HasField("dim_value"):
+        return  # fixed: validate_onnx compared it
+    try:
+        import numpy as np
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        frames = profile.frames[0]
+        feeds = {t.name: (np.zeros(t.concrete(1, frames), dtype=t.dtype) if t.role == "features"
+                          else np.full(t.concrete(1, frames), frames, dtype=t.dtype)) for t in profile.inputs}
+        classes = int(session.run([scores.name], feeds)[0].shape[-1])
+    except Exception:  # noqa: BLE001 - the probe only adds a check; the runtime checks stay
+        return
+    if classes != profile.vocabulary.size:
+        raise ProfileError(
+            f"{profile.source}: the vocabulary has {profile.vocabulary.size} labels (blank included), but output "
+            f"{scores.name} of {onnx_path} has {classes} classes (found by running it once); decoding would map "
+            f"scores to the wrong labels: give the profile the model's own vocabulary ({classes} labels, blank "
+            "included), or export the model this vocabulary belongs to")
+
+
 def resolve_soc_version(given: str | None, profile: Profile, building: bool) -> tuple[str, str]:
     """The chip to build for and where that choice came from."""
     if given:
@@ -169,17 +229,23 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
     onnx = import_onnx()
     if isinstance(profile, str):
         profile = load_profile(profile)
+    if batch_sizes is not None:  # checked before the graph, and against it as the profile's own would be
+        batch_sizes = check_batch_sizes(batch_sizes, f"batch sizes {batch_sizes!r} for {profile.source or profile.name}",
+                                        "pass batch sizes such as 1,4,8,16, or none to use the profile's "
+                                        f"{list(profile.batch_sizes)}")
+        profile = dataclasses.replace(profile, batch_sizes=batch_sizes)
     if not os.path.isfile(onnx_path):
         raise ProfileError(f"{onnx_path}: ONNX model not found; export it first (`ascend-asr export`)")
     model = onnx.load(onnx_path)
     profile.validate_onnx(model, onnx_path)
+    _check_symbolic_class_count(profile, model, onnx_path)
     atc_path = find_atc(atc) if build_om is not False else None
     if build_om and atc_path is None:
         raise AtcError(f"{atc or 'atc'} not found; `source env.sh` on a host with the CANN toolkit, or pass --atc PATH")
     building = atc_path is not None and not dry_run
     soc, soc_origin = resolve_soc_version(soc_version, profile, building)
     name = name or profile.name
-    steps = plan(profile, model, name, batch_sizes or profile.batch_sizes, soc)
+    steps = plan(profile, model, name, profile.batch_sizes, soc)
     if dry_run:
         print(f"# --soc_version={soc}: {soc_origin}; run each command in the bundle folder", file=out)
         for _, _, cmd in steps:
@@ -234,6 +300,7 @@ def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], so
         "frontend": frontend_spec(build_frontend(profile.frontend)),
         "source_model": {"path": os.path.abspath(source_path), "sha256": source_hash},
         "onnx_sha256": sha256(onnx_file),
+        "onnx_size": os.path.getsize(onnx_file),
         "soc_version": soc,
         "soc_version_origin": soc_origin,
         "atc_command": cmd,

@@ -8,6 +8,8 @@ import argparse
 import sys
 
 from .bundle import convert
+from .errors import OptionError
+from .profiles import parse_batch_sizes
 from .runner import run
 
 
@@ -25,7 +27,10 @@ def main(argv=None) -> int:
     atc.add_argument("--no-atc", action="store_true", help="write the bundles' ONNX and manifests only")
     p.add_argument("--dry-run", action="store_true", help="print the ATC commands and write nothing")
     args = p.parse_args(argv)
-    sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else None
+    sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes is not None else None
+    if args.dry_run and args.no_atc:
+        raise OptionError("--no-atc does nothing with --dry-run, which runs no ATC and writes nothing (it prints "
+                          "the ATC commands); drop one of them")
     build_om = False if args.no_atc else (True if args.atc else None)
     bundles = convert(args.profile, args.onnx, args.output_dir, args.name, sizes, args.soc_version,
                       build_om=build_om, atc=args.atc, dry_run=args.dry_run)

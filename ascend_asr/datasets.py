@@ -5,8 +5,8 @@ malformed line is reported and skipped without losing the rest of the dataset.
 """
 from __future__ import annotations
 
-import csv
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Iterator, Union
@@ -85,68 +85,115 @@ def _require_strings(**fields) -> None:
 
 
 def _duration(value, source: str) -> float | None:
-    if value in (None, ""):
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"duration must be a number of seconds, found {value!r}")
     duration = float(value)
-    if duration < 0:
-        raise ValueError(f"negative duration {value!r}")
+    if not math.isfinite(duration) or duration < 0:
+        raise ValueError(f"duration must be a finite number of seconds >= 0, found {value!r}")
     return duration
 
 
-def _read_tsv(path: str, base: str) -> Iterator[Entry]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None or "path" not in header or "text" not in header:
-            raise ManifestError(f"{path}:1: expected a header with columns 'path' and 'text' "
-                                f"(tab-separated, 'duration' optional), found {header}")
-        col = {name: i for i, name in enumerate(header)}
-        for line_no, row in enumerate(reader, start=2):
-            source = f"{path}:{line_no}"
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                yield BadEntry(source, f"expected {len(header)} tab-separated columns {header}, found {len(row)}; "
-                                       "fix or remove the line")
-                continue
+def _lines(path: str, first_line_bom: bool = False) -> Iterator[tuple[int, str | BadEntry]]:
+    """(line number, text) per line, each decoded on its own: a line that is not UTF-8 becomes a
+    BadEntry, so that one bad byte costs one line, not the rest of the file."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
             try:
-                duration = _duration(row[col["duration"]], source) if "duration" in col else None
-            except ValueError as exc:
-                yield BadEntry(source, f"bad duration ({exc}); give seconds as a number or leave it empty")
+                text = raw.decode("utf-8-sig" if first_line_bom and line_no == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield line_no, BadEntry(f"{path}:{line_no}", f"not UTF-8 text (byte {raw[exc.start:exc.start + 1]!r} "
+                                                             f"at column {exc.start + 1}); re-save the file as UTF-8 "
+                                                             "or fix or remove the line")
                 continue
-            audio = os.path.join(base, row[col["path"]])
-            yield Utterance(_utterance_id(audio), audio, row[col["text"]], duration, source)
+            yield line_no, text.rstrip("\r\n")
+
+
+def _read_tsv(path: str, base: str) -> Iterator[Entry]:
+    """Tab-separated, no quoting (as csv.QUOTE_NONE reads it), any field length."""
+    lines = _lines(path, first_line_bom=True)
+    first = next(lines, (1, None))[1]
+    if isinstance(first, BadEntry):
+        raise ManifestError(f"{first.source}: the header line is {first.message}")
+    header = None if first is None else first.split("\t")
+    if header is None or "path" not in header or "text" not in header:
+        raise ManifestError(f"{path}:1: expected a header with columns 'path' and 'text' "
+                            f"(tab-separated, 'duration' optional), found {header}")
+    col = {name: i for i, name in enumerate(header)}
+    for line_no, text in lines:
+        if isinstance(text, BadEntry):
+            yield text
+            continue
+        source = f"{path}:{line_no}"
+        row = text.split("\t")
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            yield BadEntry(source, f"expected {len(header)} tab-separated columns {header}, found {len(row)}; "
+                                   "fix or remove the line")
+            continue
+        try:
+            duration = _duration(row[col["duration"]], source) if "duration" in col else None
+        except ValueError as exc:
+            yield BadEntry(source, f"bad duration ({exc}); give seconds as a number or leave it empty")
+            continue
+        if not row[col["path"]].strip():
+            yield BadEntry(source, "empty audio path; fix or remove the line")
+            continue
+        audio = os.path.join(base, row[col["path"]])
+        yield Utterance(_utterance_id(audio), audio, row[col["text"]], duration, source)
 
 
 def _read_jsonl(path: str, base: str) -> Iterator[Entry]:
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            source = f"{path}:{line_no}"
-            try:
-                item = json.loads(line)
-                audio = next(item[k] for k in AUDIO_KEYS if k in item)
-                text = next(item[k] for k in TEXT_KEYS if k in item)
-                _require_strings(audio=audio, text=text)
-                duration = _duration(item.get("duration"), source)
-            except (json.JSONDecodeError, StopIteration, TypeError, ValueError, AttributeError) as exc:
-                yield BadEntry(source, f"expected a JSON object with one of {AUDIO_KEYS} and one of {TEXT_KEYS} "
-                                       f"({type(exc).__name__}: {exc}); fix or remove the line")
-                continue
-            audio = os.path.join(base, audio)
-            yield Utterance(str(item.get("id") or _utterance_id(audio)), audio, text, duration, source)
+    for line_no, line in _lines(path, first_line_bom=True):
+        if isinstance(line, BadEntry):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        source = f"{path}:{line_no}"
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise TypeError(f"found a JSON {type(item).__name__}, not an object")
+            audio = next(item[k] for k in AUDIO_KEYS if k in item)
+            text = next(item[k] for k in TEXT_KEYS if k in item)
+            _require_strings(audio=audio, text=text)
+            if not audio.strip():
+                raise ValueError("empty audio path")
+            duration = _duration(item.get("duration"), source)
+            utt_id = item.get("id")
+            if utt_id is not None and (isinstance(utt_id, bool) or not isinstance(utt_id, (str, int))):
+                raise TypeError(f"id must be a string, found {utt_id!r}")
+        except Exception as exc:  # anything a malformed line provokes costs that line only
+            yield BadEntry(source, f"expected a JSON object with one of {AUDIO_KEYS} and one of {TEXT_KEYS} "
+                                   f"({type(exc).__name__}: {exc}); fix or remove the line")
+            continue
+        audio = os.path.join(base, audio)
+        yield Utterance(str(utt_id) if utt_id not in (None, "") else _utterance_id(audio), audio, text, duration,
+                        source)
 
 
 def _read_json(path: str, base: str) -> Iterator[Entry]:
     """NVIDIA's JSON list, or deepspeech.pytorch's {"root_path", "samples"} (AN4)."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}: not valid JSON ({exc}); expected NVIDIA's JSON list or "
-                                "deepspeech.pytorch's {'root_path', 'samples'}") from exc
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start}); "
+                            "re-save the file as UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{path}: not valid JSON ({exc}); expected NVIDIA's JSON list or "
+                            "deepspeech.pytorch's {'root_path', 'samples'}") from exc
     if isinstance(data, dict) and "samples" in data:
+        if not isinstance(data["samples"], list):
+            raise ManifestError(f"{path}: 'samples' must be a list of {{'wav_path', 'transcript_path'}}, found "
+                                f"{type(data['samples']).__name__}")
+        root = data.get("root_path")
+        if root is not None and not isinstance(root, str):
+            raise ManifestError(f"{path}: 'root_path' must be a folder path (a string), found {root!r}")
         return _read_deepspeech_json(path, data)
     if not isinstance(data, list):
         raise ManifestError(f"{path}: expected a JSON list of utterances (NVIDIA format) or an object with "
@@ -167,7 +214,7 @@ def _read_deepspeech_json(path: str, data: dict) -> Iterator[Entry]:
             audio = os.path.join(root, item["wav_path"])
             with open(os.path.join(root, item["transcript_path"]), encoding="utf-8") as f:
                 text = f.read().strip()
-        except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
+        except Exception as exc:  # anything a malformed entry provokes costs that entry only
             yield BadEntry(source, f"expected {{'wav_path', 'transcript_path'}} with a readable transcript "
                                    f"({type(exc).__name__}: {exc}); fix or remove the entry")
             continue
@@ -184,7 +231,7 @@ def _read_nvidia_json(path: str, base: str, items: list) -> Iterator[Entry]:
             _require_strings(fname=chosen["fname"], transcript=item["transcript"])
             audio = os.path.join(base, chosen["fname"])
             duration = _duration(item.get("original_duration", chosen.get("duration")), source)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # anything a malformed entry provokes costs that entry only
             yield BadEntry(source, f"expected {{'transcript', 'files': [{{'fname', 'speed'}}]}} "
                                    f"({type(exc).__name__}: {exc}); fix or remove the entry")
             continue
@@ -205,16 +252,19 @@ def _read_librispeech(root: str, transcripts: list[str]) -> Iterator[Entry]:
     """LibriSpeech: <root>/**/<spk>-<chapter>.trans.txt with lines '<utt-id> <TEXT>'."""
     for trans in transcripts:
         folder = os.path.dirname(trans)
-        with open(trans, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                source = f"{trans}:{line_no}"
-                utt_id, _, text = line.strip().partition(" ")
-                if not text:
-                    yield BadEntry(source, "expected '<utterance-id> <TRANSCRIPT>'; fix or remove the line")
-                    continue
-                audio = next((os.path.join(folder, utt_id + ext) for ext in (".flac", ".wav")
-                              if os.path.exists(os.path.join(folder, utt_id + ext))),
-                             os.path.join(folder, utt_id + ".flac"))
-                yield Utterance(utt_id, audio, text, None, source)
+        for line_no, line in _lines(trans):
+            if isinstance(line, BadEntry):
+                yield line
+                continue
+            if not line.strip():
+                continue
+            source = f"{trans}:{line_no}"
+            utt_id, _, text = line.strip().partition(" ")
+            if not text or utt_id in (".", "..") or "/" in utt_id or "\\" in utt_id:
+                yield BadEntry(source, "expected '<utterance-id> <TRANSCRIPT>' (the id a file name in the same "
+                                       "folder); fix or remove the line")
+                continue
+            audio = next((os.path.join(folder, utt_id + ext) for ext in (".flac", ".wav")
+                          if os.path.exists(os.path.join(folder, utt_id + ext))),
+                         os.path.join(folder, utt_id + ".flac"))
+            yield Utterance(utt_id, audio, text, None, source)

@@ -7,6 +7,7 @@ valid, `decode_utterance` applies it to one utterance.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,18 +86,53 @@ def load_language_model(path: str):
     return KenLM(path)
 
 
+def check_lm_words(lm_path: str, vocab, boundary: int | None, out=None) -> None:
+    """Refuse an LM most of whose words the labels cannot spell (an upper-case ARPA for a lower-case alphabet:
+    every hypothesis word would be <unk> to it, silently); warn when a minority cannot be spelled."""
+    from .errors import ProfileError
+    from .language_model import arpa_unigrams, unspellable_words
+
+    words = arpa_unigrams(lm_path)  # the \1-grams: section only, before the whole LM is loaded
+    if not words:
+        return  # a kenlm binary: its words cannot be listed
+    bad, checked = unspellable_words(words, vocab.labels, vocab.blank, boundary)
+    if not bad:
+        return
+    unit = "words spelled with" if boundary is not None else "labels among"
+    alphabet = "".join(sorted(label for i, label in enumerate(vocab.labels) if i not in (vocab.blank, boundary)))
+    examples = ", ".join(repr(w) for w in bad[:5])
+    shown = alphabet if boundary is not None else " ".join(sorted(set(vocab.labels) - {vocab.labels[vocab.blank]}))
+    if checked == 0 or len(bad) * 2 > checked:
+        cased = sum(1 for w in bad if w.lower() != w)
+        hint = " (the LM is upper-case: lowercase it, e.g. `tr '[:upper:]' '[:lower:]' < LM > lm.arpa`)" \
+            if cased * 2 > len(bad) else ""
+        raise ProfileError(
+            f"{lm_path}: {len(bad)} of its {checked} words are not {unit} the model's labels ({shown!r}), e.g. "
+            f"{examples}: to this model's hypotheses they are all <unk>, which would silently ruin beam search; "
+            f"use an LM built on text in the model's alphabet{hint}")
+    print(f"[ascend-asr] WARNING ({lm_path}): {len(bad)} of its {checked} words are not {unit} the model's labels, "
+          f"e.g. {examples}; the model can never produce them (normalise the LM's text to the model's alphabet)",
+          file=out if out is not None else sys.stderr)
+
+
 def make_decoder(vocab, scores_are_probs: bool, kind: str = "greedy", beam_width: int = 10,
-                 lm_path: str | None = None, alpha: float = 0.5, beta: float = 1.0):
+                 lm_path: str | None = None, alpha: float = 0.5, beta: float = 1.0, out=None):
     """A function (scores [T, V], valid frames) -> label ids: greedy, or CTC prefix beam search
-    (with an n-gram LM over words when the alphabet has a space, else over single labels)."""
+    (with an n-gram LM over words when the alphabet has a space, else over single labels).
+    An LM whose words the labels mostly cannot spell is refused (a few: a warning on `out`)."""
     if kind == "greedy":
         return lambda scores, length: greedy_ctc(scores, length, vocab.blank)
     if kind != "beam":
         raise ValueError(f"decoder {kind!r}: choose greedy or beam")
     from .beam_search import prefix_beam_search
 
-    lm = load_language_model(lm_path) if lm_path else None
     boundary = vocab.labels.index(" ") if " " in vocab.labels else None
+    if lm_path:
+        if os.path.isfile(lm_path):
+            check_lm_words(lm_path, vocab, boundary, out)
+        lm = load_language_model(lm_path)
+    else:
+        lm = None
 
     def decode(scores, length):
         log_probs = np.log(np.maximum(scores, 1e-30)) if scores_are_probs else scores

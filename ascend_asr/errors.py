@@ -35,3 +35,17 @@ class BackendError(AscendAsrError):
 
 class AtcError(AscendAsrError):
     """ATC could not be found or failed to build an OM."""
+
+
+class OptionError(AscendAsrError):
+    """Options (on the command line or their API equivalents) that contradict each other or would do nothing."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an exception that is not a project error: its type, message and where it was raised,
+    so that a failure skipped as one utterance's still points at the code (a bug stays visible)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"

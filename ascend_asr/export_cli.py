@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
+from .errors import OptionError
 from .families import family_names, get_family, model_config_for
 from .profiles import load_profile
 
@@ -25,11 +27,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-config", help="a preset of the family instead of --config (e.g. jasper10x5dr)")
     p.add_argument("--checkpoint", help="upstream checkpoint; required unless --random-init")
     p.add_argument("--random-init", action="store_true", help="seeded random weights (smoke tests only)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="--random-init's seed (default 0)")
     p.add_argument("--no-ema", action="store_true", help="Jasper: load 'state_dict' even if 'ema_state_dict' exists")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's, 13)")
     p.add_argument("--output", required=True, help="ONNX file to write")
     return p
+
+
+def check_options(args) -> None:
+    """Options that would be ignored are refused, with the one to drop."""
+    if args.random_init:
+        ignored = [flag for flag, on in (("--checkpoint", args.checkpoint), ("--no-ema", args.no_ema)) if on]
+        if ignored:
+            raise OptionError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} nothing with --random-init, "
+                              "which loads no checkpoint: drop --random-init to export the checkpoint, or drop "
+                              f"{', '.join(ignored)}")
+    elif args.seed is not None:
+        raise OptionError("--seed does nothing without --random-init (a checkpoint's weights are not random): "
+                          "drop --seed")
+    if args.config and args.model_config:
+        raise OptionError("--config and --model-config both give the model config, and --model-config would be "
+                          "ignored: give one of them")
 
 
 def main(argv=None) -> int:
@@ -37,8 +55,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not args.checkpoint and not args.random_init:
         p.error("give --checkpoint, or --random-init for a smoke test")
+    check_options(args)
     profile = load_profile(args.profile) if args.profile else None
     family = get_family(profile.family if profile else args.family)
+    if args.no_ema and "use_ema" not in inspect.signature(family.load).parameters:
+        raise OptionError(f"--no-ema does nothing for the {family.name} family, whose checkpoints have no EMA "
+                          "weights (only Jasper's do); drop --no-ema")
     config = model_config_for(family, profile, args.config, None if args.random_init else args.checkpoint,
                               args.model_config)
     import torch  # the export extra: imported only once the inputs are known to be good
@@ -46,7 +68,7 @@ def main(argv=None) -> int:
     from .export import OPSET, export_onnx
 
     if args.random_init:
-        torch.manual_seed(args.seed)
+        torch.manual_seed(args.seed or 0)
         model = family.build(config)
         print("[ascend-asr] WARNING: random weights: the exported model recognizes nothing")
     else:

@@ -5,9 +5,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import check_finite, load_audio
 from .batching import smallest_gear
-from .errors import ShapeError
+from .errors import AudioError, ShapeError
 
 
 class Features(NamedTuple):
@@ -26,7 +26,13 @@ def featurize(frontend, audio, gears=None, *, resample: bool = True, mix_to_mono
     """
     rate = frontend.params.sample_rate
     name = audio if isinstance(audio, str) else "audio"
-    samples = load_audio(audio, rate, resample=resample, mix_to_mono=mix_to_mono) if isinstance(audio, str) else audio
+    if isinstance(audio, str):
+        if gears and not getattr(frontend.params, "trim_silence", False):
+            _refuse_long_file(frontend, audio, gears, profile_source)  # before reading it all into memory
+        samples = load_audio(audio, rate, resample=resample, mix_to_mono=mix_to_mono)
+    else:
+        samples = np.asarray(audio)
+        check_finite(samples, name)
     duration = len(samples) / rate
     samples = frontend.prepare_samples(samples)
     gear = None
@@ -34,10 +40,35 @@ def featurize(frontend, audio, gears=None, *, resample: bool = True, mix_to_mono
         needed = frontend.aligned_frames(len(samples))
         gear = smallest_gear(needed, gears)
         if gear is None:
-            largest = max(gears)
-            raise ShapeError(
-                f"{name}: {len(samples) / rate:.2f} s needs {needed} frames, but the largest compiled shape holds "
-                f"{largest} frames ({largest * frontend.hop_length / rate:.2f} s); split the audio or add a larger "
-                f"frame gear to the profile ({profile_source or 'frames:'})")
+            raise _too_long(frontend, name, len(samples) / rate, needed, gears, profile_source)
     feats, valid = frontend(samples)
+    if not np.isfinite(feats).all():
+        raise AudioError(f"{name}: the {frontend.name} frontend gave non-finite features (NaN or Inf) from "
+                         f"{len(samples)} finite samples (extreme or clipped values?); check the recording "
+                         "(e.g. `sox in.wav -n stats`) or remove it from the manifest")
     return Features(feats, valid, gear, duration)
+
+
+def _too_long(frontend, name: str, seconds: float, needed: int, gears, profile_source: str) -> ShapeError:
+    largest = max(gears)
+    rate = frontend.params.sample_rate
+    return ShapeError(
+        f"{name}: {seconds:.2f} s needs {needed} frames, but the largest compiled shape holds "
+        f"{largest} frames ({largest * frontend.hop_length / rate:.2f} s); split the audio or add a larger "
+        f"frame gear to the profile ({profile_source or 'frames:'})")
+
+
+def _refuse_long_file(frontend, path: str, gears, profile_source: str) -> None:
+    """A file whose header already says it is too long is refused without decoding it."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+        seconds = info.frames / info.samplerate
+    except Exception:  # unreadable headers are reported by load_audio with the fix
+        return
+    samples = int(seconds * frontend.params.sample_rate)
+    needed = frontend.aligned_frames(samples)
+    # one hop of slack: resampling may round the length, and a file on the boundary is decided after decoding
+    if smallest_gear(frontend.aligned_frames(max(0, samples - frontend.hop_length)), gears) is None:
+        raise _too_long(frontend, path, seconds, needed, gears, profile_source)

@@ -8,10 +8,12 @@ A rerun into the same results/ resumes: finished utterances are neither redone n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 from tqdm import tqdm
@@ -20,21 +22,24 @@ from .backends import BACKENDS, MODES, open_session, run_pipelined
 from .batching import assemble, pick_frames, row, time_major
 from .bundle import Bundle, open_bundle
 from .decoding import OutputLayout, decode_utterance, make_decoder
-from .errors import AscendAsrError, TensorFileError
+from .errors import AscendAsrError, BackendError, OptionError, TensorFileError, describe_exception
 from .metrics import percent, score
-from .prep import PrepDir, open_prep
-from .results import SUMMARY, claim, hyps_path, output_path, read_hyps, write_summary
-from .runner import run
-from .tensor_files import JsonlAppender, write_bin
-
-
-def timing_stats(values) -> dict:
-    """ais_bench's statistics block (milliseconds)."""
-    if not values:
-        return {"min": None, "max": None, "mean": None, "median": None, "percentile(99%)": None, "count": 0}
-    v = np.asarray(values, dtype=np.float64)
-    return {"min": float(v.min()), "max": float(v.max()), "mean": float(v.mean()), "median": float(np.median(v)),
-            "percentile(99%)": float(np.percentile(v, 99)), "count": int(v.size)}
+from .prep import FAILURES, META, PrepDir, open_prep
+from .lock import FolderLock, check_not_locked
+from .results import (
+    SUMMARY,
+    append_segment,
+    claim,
+    hyps_path,
+    output_path,
+    read_hyps,
+    read_segments,
+    segment_totals,
+    timing_stats,
+    write_summary,
+)
+from .runner import EXIT_UTTERANCES_FAILED, run
+from .tensor_files import META_FIELDS, JsonlAppender, check_row, output_write_error, write_bin, write_npy_atomic
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,31 @@ class InferOptions:
     lm_beta: float = 1.0
     progress: bool = True
 
+    def __post_init__(self):
+        check_options(self)
+
+
+BEAM_OPTIONS = {"lm": None, "lm_alpha": 0.5, "lm_beta": 1.0, "beam_width": 10}  # beam search's, and their defaults
+
+
+def check_options(options: InferOptions) -> None:
+    """Options that contradict each other or would do nothing are refused before any work: an LM, its weights or
+    a beam width with greedy decoding (which uses none of them); the command line also refuses them when given
+    at their default values (`main`)."""
+    if options.decoder not in ("greedy", "beam"):
+        raise OptionError(f"--decoder {options.decoder!r}: choose greedy or beam")
+    if options.decoder == "greedy":
+        refuse_unused_beam_options([k for k, default in BEAM_OPTIONS.items() if getattr(options, k) != default])
+    if isinstance(options.beam_width, bool) or not isinstance(options.beam_width, int) or options.beam_width < 1:
+        raise OptionError(f"--beam-width {options.beam_width!r}: give a whole number of at least 1 (e.g. 10)")
+    for k in ("lm_alpha", "lm_beta"):
+        value = getattr(options, k)
+        if not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise OptionError(f"--{k.replace('_', '-')} {value!r}: give a finite number (e.g. "
+                              f"{BEAM_OPTIONS[k]})")
+    if options.save_outputs not in (None, "bin", "npy"):
+        raise OptionError(f"--save-outputs {options.save_outputs!r}: choose bin or npy")
+
 
 def check_compatible(bundle: Bundle, prep: PrepDir) -> None:
     """prep/ must hold the inputs the bundle expects, made by the frontend it was converted with."""
@@ -63,9 +93,39 @@ def check_compatible(bundle: Bundle, prep: PrepDir) -> None:
                               f"converted with {bundle.manifest['frontend']}; preprocess again with its profile")
 
 
+def refuse_unused_beam_options(unused) -> None:
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        one = len(unused) == 1
+        raise OptionError(f"{flags} {'does' if one else 'do'} nothing with --decoder greedy, which uses no language "
+                          f"model and no beam: add --decoder beam to use {'it' if one else 'them'}, or drop {flags}")
+
+
+def check_class_count(bundle: Bundle, outputs: dict) -> None:
+    """The model's scores have one class per vocabulary label (a graph whose class axis is symbolic is only
+    known to agree once it has run)."""
+    spec = OutputLayout.of(bundle).scores
+    scores = outputs.get(spec.name)
+    if scores is not None and np.ndim(scores) == len(spec.shape) and scores.shape[-1] != bundle.vocabulary.size:
+        raise BackendError(f"{bundle.manifest_path}: the vocabulary has {bundle.vocabulary.size} labels (blank "
+                           f"included), but the model's {spec.name} output has {scores.shape[-1]} classes; decoding "
+                           "would fail or pick the wrong labels: put the model's own vocabulary in the profile and "
+                           "run `ascend-asr convert` again")
+
+
 def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferOptions(), out=sys.stdout) -> dict:
+    """Run `model` over prep/ into results/, holding results/'s lock (a second infer on the same folder is
+    refused while this one runs) and refusing a prep/ that a preprocess is still writing."""
+    with FolderLock(output, "results"):
+        check_not_locked(prep_dir, "prep folder")
+        return _infer(model, prep_dir, output, options, out)
+
+
+def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -> dict:
     wall_start = time.perf_counter()
+    segment_started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     bundle = open_bundle(model)
+    bundle.check()  # its vocabulary against its scores output, its batch size: before anything else is read
     prep = open_prep(prep_dir)
     check_compatible(bundle, prep)
     vocab = bundle.vocabulary
@@ -73,7 +133,7 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
         print(f"[ascend-asr] WARNING ({bundle.name}): {bundle.manifest['warning']}", file=out)
     layout = OutputLayout.of(bundle)
     decode = make_decoder(vocab, layout.scores_are_probs, options.decoder, options.beam_width, options.lm,
-                          options.lm_alpha, options.lm_beta)
+                          options.lm_alpha, options.lm_beta, out=out)
     claim(output, {"model": bundle.name, "onnx_sha256": bundle.manifest["onnx_sha256"],
                    "prep": os.path.abspath(prep.path), "prep_profile": prep.info["profile"]})
     finished = {r["stem"] for r in read_hyps(output)}
@@ -81,55 +141,98 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
     failures, fed_frames, true_frames = [], 0, 0
     batch_size = bundle.batch_size
 
+    def skip(meta, exc: Exception) -> None:
+        """One utterance failed, whatever the reason: report it with the fix, count it, go on."""
+        utt = f"{prep.path}: utterance {meta.get('id', '?')} (stem {meta.get('stem', '?')})"
+        if isinstance(exc, AscendAsrError):
+            message = f"{utt}: {exc}"
+        else:  # not a refusal of ours: say where it came from, so that a bug stays visible
+            message = (f"{utt}: unexpected {describe_exception(exc)}; rerun preprocess for it (or remove its line "
+                       "from meta.jsonl), and report this if it recurs")
+        failures.append({"stem": meta.get("stem"), "id": meta.get("id"), "error": message})
+        tqdm.write(f"[ascend-asr] skipped {message}", file=sys.stderr)
+        bar.update(1)
+
     def batches():
         """(feeds, rows) per batch; unreadable or too-long utterances are reported and skipped."""
-        nonlocal fed_frames
         rows, tensors = [], []
+        meta_path = os.path.join(prep.path, META)
+        fix = f"rerun preprocess into a new folder, or remove the line from {meta_path}"
+
+        def flush():
+            nonlocal fed_frames
+            frames = pick_frames(max(r["padded_frames"] for r in rows), bundle.frames, batch_size)
+            fed_frames += frames * batch_size
+            return assemble(tensors, bundle.inputs, batch_size, frames), rows
+
         for meta in pending:
             try:
+                check_row(meta, META_FIELDS, f"{meta_path} (stem {meta.get('stem', '?')})", fix)
+                if meta["padded_frames"] is None or meta["frames"] > meta["padded_frames"]:
+                    raise TensorFileError(f"{meta_path} (stem {meta['stem']}): frames {meta['frames']} exceed "
+                                          f"padded_frames {meta['padded_frames']}; {fix}")
                 pick_frames(meta["padded_frames"], bundle.frames, batch_size)  # fits a compiled shape?
-                tensors.append(prep.load(meta))
-                rows.append(meta)
-            except AscendAsrError as exc:
-                failures.append({"stem": meta["stem"], "id": meta["id"], "error": str(exc)})
-                tqdm.write(f"[ascend-asr] skipped {meta['id']}: {exc}", file=sys.stderr)
-                bar.update(1)
-            if len(rows) == batch_size or (rows and meta is pending[-1]):
-                frames = pick_frames(max(r["padded_frames"] for r in rows), bundle.frames, batch_size)
-                fed_frames += frames * batch_size
-                yield assemble(tensors, bundle.inputs, batch_size, frames), rows
+                loaded = prep.load(meta)
+            except Exception as exc:  # one utterance's problem, whatever its type
+                skip(meta, exc)
+                continue
+            tensors.append(loaded)
+            rows.append(meta)
+            if len(rows) == batch_size:
+                yield flush()
                 rows, tensors = [], []
+        if rows:  # the last, partial batch (also when the very last utterance was skipped)
+            yield flush()
 
     def consume(rows, outputs):
         nonlocal true_frames
+        check_class_count(bundle, outputs)  # a run-level error, before any utterance of the batch is decoded
+        done_rows = 0
         for i, meta in enumerate(rows):
-            scores = time_major(row(outputs, layout.scores, i), layout.scores)
-            out_len, ids = decode_utterance(layout, decode, scores, meta["frames"],
-                                            row(outputs, layout.lengths, i) if layout.lengths else None)
-            hyp = vocab.decode(ids)
-            if options.save_outputs:
-                _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
-            hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
-                        "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len})
+            try:
+                scores = time_major(row(outputs, layout.scores, i), layout.scores)
+                out_len, ids = decode_utterance(layout, decode, scores, meta["frames"],
+                                                row(outputs, layout.lengths, i) if layout.lengths else None)
+                hyp = vocab.decode(ids)
+            except Exception as exc:  # a decoding failure costs this utterance only
+                skip(meta, exc)
+                continue
+            target = None
+            try:
+                if options.save_outputs:
+                    target = os.path.join(output, "outputs")
+                    _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
+                target = hyps_path(output)
+                hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
+                            "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len})
+            except OSError as exc:  # disk full, permissions: the run's problem, not the utterance's
+                raise output_write_error(exc, exc.filename or target, output) from exc
             true_frames += meta["frames"]
-        bar.update(len(rows))
+            done_rows += 1
+        bar.update(done_rows)
 
     with open_session(bundle, options.backend, options.device, options.mode, out=out) as session, \
             JsonlAppender(hyps_path(output)) as hyps, \
             tqdm(total=len(pending), desc="infer", unit="utt", disable=not options.progress) as bar:
         loop_start = time.perf_counter()
-        run_pipelined(session, batches(), consume)
-        loop_wall = time.perf_counter() - loop_start
-        timings, missing_timings = session.timings, dict(session.missing_timings)
+        completed = False
+        try:
+            run_pipelined(session, batches(), consume)
+            completed = True
+        finally:  # this segment's record, also when it is interrupted: a resumed run's totals include it
+            segment = _segment_record(output, finished, segment_started, time.perf_counter() - loop_start,
+                                      session, fed_frames, true_frames, failures)
+            if not completed:
+                segment.update(complete=False, wall_time_s=time.perf_counter() - wall_start)
+                with contextlib.suppress(Exception):
+                    append_segment(output, segment)
         backend_name, fallback, mode = session.name, session.fallback, session.mode
 
     results = read_hyps(output)
     total = score((r["ref"], r["hyp"]) for r in results)
-    wall = time.perf_counter() - wall_start
-    failed_stems = {f["stem"] for f in failures}
-    done = len(pending) - len(failures)
-    audio = sum(r["duration"] for r in pending if r["stem"] not in failed_stems)
-    compute = timing_stats(timings.compute_ms)
+    segment["wall_time_s"] = time.perf_counter() - wall_start
+    append_segment(output, segment)
+    totals = segment_totals(read_segments(output), results, batch_size)  # over every segment of the folder
     summary = {
         "model": bundle.name, "backend": backend_name, "fallback": fallback, "mode": mode,
         "device": options.device if backend_name in ("acl", "ais_bench") else None,
@@ -138,21 +241,35 @@ def infer(model: str, prep_dir: str, output: str, options: InferOptions = InferO
                                                   "lm_alpha": options.lm_alpha, "lm_beta": options.lm_beta}
                                                  if options.decoder == "beam" else {})},
         "compiled_shapes": bundle.manifest["shapes"],
-        "NPU_compute_time": compute, "H2D_latency": timing_stats(timings.h2d_ms),
-        "D2H_latency": timing_stats(timings.d2h_ms), "timings_missing": missing_timings,
-        "throughput": 1000.0 * batch_size / compute["mean"] if compute["count"] else None,
-        "batches": compute["count"],
-        "end_to_end_utterances_per_s": done / loop_wall if done else None,  # host + device, as pipelined
-        "wall_time_s": wall, "audio_seconds": audio, "rtf": wall / audio if audio else None,
-        "padding_efficiency": true_frames / fed_frames if fed_frames else None,
+        # timing blocks, wall time, audio, RTF, failures: totals over every segment (a resumed run included);
+        # end_to_end_utterances_per_s counts host + device work, as pipelined
+        **{k: v for k, v in totals.items() if k not in ("failures", "segments")},
         "utterances": {"total": len(prep.rows) + prep.info.get("failed", 0), "scored": len(results),
-                       "this_run": done, "resumed": len(finished),
-                       "failed": len(failures), "failed_in_preprocess": prep.info.get("failed", 0)},
-        "failures": failures, **{k: v for k, v in total.to_dict().items() if k != "utterances"},
+                       "this_run": segment["utterances"], "resumed": len(finished),
+                       "failed": len(totals["failures"]), "failed_in_preprocess": prep.info.get("failed", 0),
+                       "segments": len(totals["segments"])},
+        "failures": totals["failures"], "segments": totals["segments"],
+        **{k: v for k, v in total.to_dict().items() if k != "utterances"},
         "error_rate": vocab.error_rate_name,  # "wer" holds token errors: phone error rate for phone vocabularies
     }
     write_summary(output, summary)
     return summary
+
+
+def _segment_record(output: str, resumed: set, started: str, loop_wall: float, session, fed_frames: int,
+                    true_frames: int, failures: list) -> dict:
+    """What one infer run into results/ did (kept in segments.jsonl): its utterances, audio and raw timings."""
+    try:
+        mine = [r for r in read_hyps(output) if r["stem"] not in resumed]
+    except AscendAsrError:
+        mine = []
+    timings = session.timings
+    return {"segment": len(read_segments(output)) + 1, "started": started, "complete": True,
+            "backend": session.name, "fallback": session.fallback, "mode": session.mode,
+            "utterances": len(mine), "failed": len(failures), "audio_seconds": sum(r["duration"] for r in mine),
+            "loop_wall_s": loop_wall, "wall_time_s": None, "fed_frames": fed_frames, "true_frames": true_frames,
+            "compute_ms": list(timings.compute_ms), "h2d_ms": list(timings.h2d_ms), "d2h_ms": list(timings.d2h_ms),
+            "timings_missing": dict(session.missing_timings), "failures": list(failures)}
 
 
 def _save_outputs(output: str, stem: str, outputs: dict, bundle: Bundle, index: int, fmt: str) -> None:
@@ -163,8 +280,7 @@ def _save_outputs(output: str, stem: str, outputs: dict, bundle: Bundle, index: 
         if fmt == "bin":
             write_bin(path, array, spec.dtype)
         else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            np.save(path, array)
+            write_npy_atomic(path, array)  # never through a link planted where the file goes
 
 
 def print_summary(summary: dict, out=sys.stdout) -> None:
@@ -187,23 +303,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pyACL only: async overlaps host and device work on two streams")
     p.add_argument("--save-outputs", choices=("bin", "npy"), help="also write raw outputs as ais_bench names them")
     p.add_argument("--decoder", default="greedy", choices=("greedy", "beam"))
-    p.add_argument("--beam-width", type=int, default=10)
+    p.add_argument("--beam-width", type=int, help="beams kept by --decoder beam (default 10)")
     p.add_argument("--lm", help="n-gram language model for --decoder beam (ARPA; kenlm binary with kenlm installed)")
-    p.add_argument("--lm-alpha", type=float, default=0.5, help="LM weight")
-    p.add_argument("--lm-beta", type=float, default=1.0, help="word insertion bonus")
+    p.add_argument("--lm-alpha", type=float, help="LM weight, for --decoder beam (default 0.5)")
+    p.add_argument("--lm-beta", type=float, help="word insertion bonus, for --decoder beam (default 1.0)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 if any utterance failed, here or in preprocess (without it: only if none succeeded); "
+                        "failures are listed in OUTPUT/summary.json and INPUT/failures.json")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    given = [k for k in BEAM_OPTIONS if getattr(args, k) is not None]  # on the command line, even at a default
+    if args.decoder == "greedy":
+        refuse_unused_beam_options(given)
+    beam = {k: getattr(args, k) for k in given}
     summary = infer(args.model, args.input, args.output,
                     InferOptions(backend=args.backend, device=args.device, mode=args.mode,
-                                 save_outputs=args.save_outputs, decoder=args.decoder, beam_width=args.beam_width,
-                                 lm=args.lm, lm_alpha=args.lm_alpha, lm_beta=args.lm_beta,
-                                 progress=not args.no_progress))
+                                 save_outputs=args.save_outputs, decoder=args.decoder, progress=not args.no_progress,
+                                 **beam))
     print_summary(summary)
     print(f"[ascend-asr] results: {hyps_path(args.output)}, {os.path.join(args.output, SUMMARY)}")
+    u = summary["utterances"]
+    failed = u["failed"] + u["failed_in_preprocess"]
+    if failed and (args.strict or not u["scored"]):
+        where = os.path.join(args.output, SUMMARY) + " (failures)"
+        if u["failed_in_preprocess"]:
+            where += f" and {os.path.join(args.input, FAILURES)}"
+        why = "--strict" if u["scored"] else "no utterance succeeded"
+        print(f"[ascend-asr] error: {failed} utterance(s) failed ({why}); they are listed in {where}",
+              file=sys.stderr)
+        return EXIT_UTTERANCES_FAILED
     return 0
 
 

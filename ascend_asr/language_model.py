@@ -16,6 +16,8 @@ import math
 from pathlib import Path
 from typing import Iterable, Protocol, runtime_checkable
 
+from .errors import AscendAsrError
+
 LN10 = math.log(10.0)
 UNK_LOG10 = -100.0  # what kenlm substitutes for an ARPA file without <unk>
 _CACHE_LIMIT = 1_000_000  # entries; caches are cleared when they grow past it
@@ -110,8 +112,12 @@ class ArpaLM:
     """
 
     def __init__(self, path):
-        with open(path, encoding="utf-8") as f:
-            self._probs, self._backoffs, self.order = parse_arpa(f)
+        try:
+            with open(path, "rb") as f:
+                self._probs, self._backoffs, self.order = parse_arpa(_utf8_lines(f, path), str(path))
+        except OSError as exc:
+            raise ArpaError(f"{path}: cannot read the language model ({exc.strerror or exc}); check the --lm path") \
+                from exc
         self._probs.setdefault(("<unk>",), UNK_LOG10)
         self._vocab = {ngram[0] for ngram in self._probs if len(ngram) == 1}
         self._cache: dict = {}
@@ -146,8 +152,42 @@ class ArpaLM:
             context = context[1:]  # the unigram always exists (word is in the vocabulary or <unk>)
 
 
-def parse_arpa(lines: Iterable[str]) -> tuple[dict, dict, int]:
-    """(log10 probabilities, log10 back-off weights, order) of an ARPA file, keyed by word tuples."""
+class ArpaError(AscendAsrError, ValueError):
+    """An ARPA file that cannot be read (a ValueError too, as parse_arpa raised before)."""
+
+
+_ARPA_FIX = "give a valid ARPA file (as written by kenlm's lmplz or SRILM's ngram-count) to --lm"
+
+
+def _utf8_lines(f, path):
+    for number, raw in enumerate(f, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ArpaError(f"{path}:{number}: not UTF-8 text ({exc.reason} at column {exc.start + 1}); "
+                            f"{_ARPA_FIX}") from exc
+
+
+def _count(text: str, what: str, where: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ArpaError(f"{where}: {what} must be a whole number, found {text!r}; {_ARPA_FIX}")
+    return int(text)
+
+
+def _log10_value(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value == math.inf:
+        raise ArpaError(f"{where}: expected a log10 value, found {text!r}; {_ARPA_FIX}")
+    return value
+
+
+def parse_arpa(lines: Iterable[str], source: str = "ARPA") -> tuple[dict, dict, int]:
+    """(log10 probabilities, log10 back-off weights, order) of an ARPA file, keyed by word tuples.
+
+    A malformed file raises ArpaError naming `source`, the line and the fix."""
     probs: dict[tuple[str, ...], float] = {}
     backoffs: dict[tuple[str, ...], float] = {}
     declared: dict[int, int] = {}
@@ -155,6 +195,7 @@ def parse_arpa(lines: Iterable[str]) -> tuple[dict, dict, int]:
     section = None  # "data", an n-gram order, or "end"
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
+        where = f"{source}:{number}"
         if not line:
             continue
         if line == "\\data\\":
@@ -163,25 +204,71 @@ def parse_arpa(lines: Iterable[str]) -> tuple[dict, dict, int]:
             section = "end"
             break
         elif line.startswith("\\") and line.endswith("-grams:"):
-            section = int(line[1:-len("-grams:")])
+            section = _count(line[1:-len("-grams:")], "the n-gram order", where)
+            if section < 1 or section not in declared or section in found:
+                raise ArpaError(f"{where}: section {line!r} is not one the \\data\\ header declares once "
+                                f"({sorted(declared)}); {_ARPA_FIX}")
             found[section] = 0
         elif section == "data":
-            if not line.startswith("ngram "):
-                raise ValueError(f"ARPA line {number}: expected 'ngram N=count' in \\data\\, got {line!r}")
-            n, count = line[len("ngram "):].split("=")
-            declared[int(n)] = int(count)
+            n, eq, count = line[len("ngram "):].partition("=")
+            if not line.startswith("ngram ") or not eq:
+                raise ArpaError(f"{where}: expected 'ngram N=count' in \\data\\, got {line!r}; {_ARPA_FIX}")
+            order = _count(n.strip(), "N in 'ngram N=count'", where)
+            if order < 1:
+                raise ArpaError(f"{where}: n-gram order {order} must be at least 1; {_ARPA_FIX}")
+            declared[order] = _count(count.strip(), "the count in 'ngram N=count'", where)
         elif isinstance(section, int):
             fields = line.split()
             if len(fields) not in (section + 1, section + 2):
-                raise ValueError(f"ARPA line {number}: a {section}-gram needs {section + 1} or {section + 2} fields")
+                raise ArpaError(f"{where}: a {section}-gram needs {section + 1} or {section + 2} fields, found "
+                                f"{len(fields)}; {_ARPA_FIX}")
             words = tuple(fields[1:section + 1])
-            probs[words] = float(fields[0])
+            probs[words] = _log10_value(fields[0], where)
             if len(fields) == section + 2:
-                backoffs[words] = float(fields[-1])
+                backoffs[words] = _log10_value(fields[-1], where)
             found[section] += 1
         # text before \data\ is a free-form header
     if section != "end" or not declared:
-        raise ValueError("not an ARPA file: missing \\data\\ or \\end\\")
+        raise ArpaError(f"{source}: not an ARPA file: missing \\data\\ or \\end\\; {_ARPA_FIX}")
     if found != declared:
-        raise ValueError(f"ARPA n-gram counts {found} do not match the \\data\\ header {declared}")
+        raise ArpaError(f"{source}: ARPA n-gram counts {found} do not match the \\data\\ header {declared}; "
+                        f"{_ARPA_FIX}")
     return probs, backoffs, max(declared)
+
+
+def arpa_unigrams(path) -> set[str] | None:
+    """The words of an ARPA file's \\1-grams: section (read up to the next section, not the whole file), or None
+    when the file is not ARPA text (a kenlm binary): its loader reports what is wrong with it."""
+    words: set[str] = set()
+    in_unigrams = False
+    try:
+        with open(path, encoding="utf-8") as f:
+            for raw in f:
+                line = raw.strip()
+                if line == "\\1-grams:":
+                    in_unigrams = True
+                elif line.startswith("\\"):
+                    if in_unigrams:
+                        return words
+                elif in_unigrams and line:
+                    fields = line.split()
+                    if len(fields) >= 2:
+                        words.add(fields[1])
+    except (OSError, UnicodeDecodeError):
+        return None
+    return words if in_unigrams else None
+
+
+SPECIAL_WORDS = ("<s>", "</s>", "<unk>")
+
+
+def unspellable_words(words, labels, blank: int, word_boundary: int | None) -> tuple[list[str], int]:
+    """(the LM's words the labels cannot produce, how many words were checked), special tokens (<s>, </s>, <unk>,
+    anything in angle brackets) aside. With a word boundary label (a space) a word is spelled by the other
+    labels, one character each; without one every label is a word of its own (a phone or character LM)."""
+    usable = [w for w in words if w not in SPECIAL_WORDS and not (w.startswith("<") and w.endswith(">"))]
+    alphabet = {label for i, label in enumerate(labels) if i != blank and i != word_boundary}
+    if word_boundary is None:
+        return sorted(w for w in usable if w not in alphabet), len(usable)
+    return sorted(w for w in usable if not set(w) <= alphabet), len(usable)
+

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +24,35 @@ PREP_JSON = "prep.json"
 PREP_FORMAT = "ascend-asr-prep/1"
 
 
+STEM = re.compile(r"^[0-9]{12}$")  # what stem_of writes; nothing else ever names a file
+
+
 def stem_of(index: int) -> str:
     """File stem of the utterance at manifest position `index` (ModelZoo's naming, naturally sorted)."""
     return f"{index:012d}"
+
+
+def check_stem(stem, source: str) -> str:
+    """A stem read back from a file must be one stem_of writes (12 digits): it names files, so a stem
+    such as '../../x' would reach outside its folder."""
+    if not isinstance(stem, str) or not STEM.match(stem):
+        raise TensorFileError(f"{source}: stem {stem!r} is not a 12-digit utterance stem as preprocess writes; "
+                              "the file was edited or made by another tool: preprocess again into a new folder")
+    return stem
+
+
+def safe_name(name, source: str, what: str) -> str:
+    """A file or folder name taken from data: one plain path component, never '..', a separator or empty."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
+            or "\0" in name or name != name.strip():
+        raise TensorFileError(f"{source}: {what} {name!r} is not a plain file name (it would reach outside its "
+                              "folder); use letters, digits, '-', '_' and '.' only")
+    return name
+
+
+def inside(folder: str, path: str) -> bool:
+    folder, path = os.path.realpath(folder), os.path.realpath(path)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def input_dir(prep_dir: str, spec: TensorSpec, input_dirs: dict | None = None) -> str:
@@ -33,7 +61,55 @@ def input_dir(prep_dir: str, spec: TensorSpec, input_dirs: dict | None = None) -
 
 
 def bin_path(prep_dir: str, spec: TensorSpec, stem: str, input_dirs: dict | None = None) -> str:
-    return os.path.join(input_dir(prep_dir, spec, input_dirs), stem + ".bin")
+    return os.path.join(input_dir(prep_dir, spec, input_dirs), check_stem(stem, f"{prep_dir}: utterance") + ".bin")
+
+
+def info_path(prep_dir: str, profile_name: str) -> str:
+    """prep/<profile>.info; the profile's name must be a plain file name."""
+    return os.path.join(prep_dir, safe_name(profile_name, prep_dir, "profile name") + ".info")
+
+
+def check_input_dirs(prep_dir: str, input_dirs, inputs, source: str) -> dict:
+    """`input_dirs` read back from prep.json: a mapping of input names to folders. A relative folder must
+    stay inside prep/; an absolute one is what the user gave preprocess (--save_bin_0 ...): infer only
+    reads `<folder>/<12-digit stem>.bin` files there."""
+    if input_dirs is None:
+        return {}
+    names = {spec.name for spec in inputs}
+    if not isinstance(input_dirs, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                   for k, v in input_dirs.items()):
+        raise TensorFileError(f"{source}: input_dirs must map input names to folders, found {input_dirs!r}; "
+                              "preprocess again into a new folder")
+    for name, folder in input_dirs.items():
+        if name not in names:
+            raise TensorFileError(f"{source}: input_dirs names {name!r}, which is not an input ({sorted(names)}); "
+                                  "preprocess again into a new folder")
+        if "\0" in folder:
+            raise TensorFileError(f"{source}: input_dirs[{name!r}] is not a valid path; preprocess again")
+        if not os.path.isabs(folder) and (".." in folder.replace("\\", "/").split("/")
+                                          or not inside(prep_dir, os.path.join(prep_dir, folder))):
+            raise TensorFileError(f"{source}: input_dirs[{name!r}] = {folder!r} reaches outside {prep_dir}; a "
+                                  "relative input folder must stay inside prep/: preprocess again into a new folder")
+    return dict(input_dirs)
+
+
+def dedupe_rows(rows: list, source: str, log=None, key: str = "stem") -> list:
+    """Rows with a repeated `key` (an older version or two runs at once appended twice) kept once: the
+    first; two different rows for one key are an error."""
+    seen, unique = {}, []
+    for row in rows:
+        k = row.get(key) if isinstance(row, dict) else None
+        if k in seen:
+            if seen[k] != row and {**seen[k], "hyp": None} != {**row, "hyp": None}:
+                raise TensorFileError(f"{source}: two different rows for {key} {k} (id {row.get('id')!r}); remove "
+                                      "the wrong one, or write to a new output folder")
+            continue
+        seen[k] = row
+        unique.append(row)
+    if len(unique) != len(rows):
+        print(f"[ascend-asr] {source}: {len(rows) - len(unique)} duplicated rows ignored (written twice by an "
+              "older version or by two runs at once)", file=log or sys.stderr)
+    return unique
 
 
 def utterance_shape(spec: TensorSpec, padded_frames: int) -> tuple:
@@ -58,11 +134,32 @@ class PrepDir:
                 for spec in self.inputs}
 
 
-def open_prep(path: str) -> PrepDir:
-    info = read_format_json(os.path.join(path, PREP_JSON), PREP_FORMAT, TensorFileError, "prep folder",
+def read_meta(path: str, log=None) -> list[dict]:
+    """meta.jsonl rows, stems checked and duplicates dropped, in stem order. A stem names files, so one that
+    preprocess cannot have written stops the run; other fields are checked per utterance by infer (a damaged
+    row costs that utterance only)."""
+    source = os.path.join(path, META)
+    rows = read_jsonl(source)
+    for n, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise TensorFileError(f"{source} (row {n}): expected a JSON object; remove the line and rerun preprocess "
+                                  "to redo that utterance")
+        check_stem(row.get("stem"), f"{source} (row {n})")
+    return sorted(dedupe_rows(rows, source, log), key=lambda r: r["stem"])
+
+
+def open_prep(path: str, log=None) -> PrepDir:
+    source = os.path.join(path, PREP_JSON)
+    info = read_format_json(source, PREP_FORMAT, TensorFileError, "prep folder",
                             "ascend-asr preprocess --manifest M --profile P --output DIR")
-    rows = sorted(read_jsonl(os.path.join(path, META)), key=lambda r: r["stem"])
-    return PrepDir(path, info, rows)
+    rows = read_meta(path, log)
+    prep = PrepDir(path, info, rows)
+    try:
+        inputs = prep.inputs
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TensorFileError(f"{source}: inputs are malformed ({exc!r}); preprocess again into a new folder") from exc
+    info["input_dirs"] = check_input_dirs(path, info.get("input_dirs"), inputs, source)
+    return prep
 
 
 def write_info_file(path: str, prep_dir: str, inputs, rows, input_dirs: dict | None = None) -> None:

@@ -7,30 +7,46 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from tqdm import tqdm
 
+from .admission import check_manifest_duration
 from .datasets import BadEntry, read_manifest
-from .errors import AscendAsrError, TensorFileError
+from .errors import AscendAsrError, TensorFileError, describe_exception
 from .featurize import featurize
 from .frontends import build_frontend, frontend_spec
+from .lock import FolderLock
 from .prep import (
     FAILURES,
     META,
     PREP_FORMAT,
     PREP_JSON,
     bin_path,
+    check_stem,
+    dedupe_rows,
+    info_path,
     open_prep,
+    read_meta,
     stem_of,
     utterance_tensors,
     write_info_file,
 )
 from .profiles import Profile, load_profile
-from .runner import run
-from .tensor_files import JsonlAppender, read_jsonl, write_bin, write_json_atomic
+from .runner import EXIT_UTTERANCES_FAILED, run
+from .tensor_files import (
+    JsonlAppender,
+    output_write_error,
+    read_jsonl,
+    write_bin,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 @dataclass(frozen=True)
@@ -49,11 +65,19 @@ def read_manifests(manifests, data_dir: str | None):
     return itertools.chain.from_iterable(readers)
 
 
-def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | None = None,
-               resample: bool = True, mix_to_mono: bool = True, limit: int | None = None,
-               progress: bool = True, input_dirs: dict | None = None, log=None) -> PrepSummary:
+def preprocess(manifest, output: str, *args, **kwargs) -> PrepSummary:
+    """Write prep/ for `manifest` (arguments as _preprocess), holding the folder's lock: a second
+    preprocess on the same folder is refused while this one runs (ascend_asr/lock.py)."""
+    with FolderLock(output, "prep"):
+        return _preprocess(manifest, output, *args, **kwargs)
+
+
+def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | None = None,
+                resample: bool = True, mix_to_mono: bool = True, limit: int | None = None,
+                progress: bool = True, input_dirs: dict | None = None, log=None) -> PrepSummary:
     """Write prep/ for `manifest`; `input_dirs` maps input names to other folders (absolute or
     relative to `output`), as the ModelZoo scripts' --save_bin_0/--save_bin_1 do."""
+    started, wall_start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     log = log or sys.stderr
     if isinstance(profile, str):
         profile = load_profile(profile)
@@ -84,30 +108,77 @@ def preprocess(manifest, output: str, profile: Profile | str, data_dir: str | No
                 audio_seconds += done[stem]["duration"]
                 continue
             try:
+                check_manifest_duration(entry, frontend, profile.frames, profile.source)  # before reading the audio
                 utt = featurize(frontend, entry.audio_path, profile.frames, resample=resample,
                                 mix_to_mono=mix_to_mono, profile_source=profile.source)
-            except AscendAsrError as exc:
-                message = str(exc) if entry.audio_path in str(exc) else f"{entry.audio_path}: {exc}"
+                tensors = utterance_tensors(utt.feats, utt.valid, profile.inputs, utt.gear)
+                text = profile.vocabulary.normalize(entry.text)
+            except Exception as exc:  # whatever one utterance provokes costs that utterance only
+                if isinstance(exc, AscendAsrError):
+                    message = str(exc) if entry.audio_path in str(exc) else f"{entry.audio_path}: {exc}"
+                else:  # not a refusal of ours: say where it came from, so that a bug stays visible
+                    message = (f"{entry.audio_path}: unexpected {describe_exception(exc)}; check the file "
+                               f"(e.g. `sox --i {entry.audio_path}`) or remove it from the manifest, and report "
+                               "this if the file plays normally")
                 failures.append({"stem": stem, "id": entry.id, "audio": entry.audio_path, "source": entry.source,
                                  "error": message})
-                tqdm.write(f"[ascend-asr] skipped {entry.id}: {message}", file=log)
+                tqdm.write(f"[ascend-asr] skipped {entry.id} ({entry.source}): {message}", file=log)
                 continue
-            tensors = utterance_tensors(utt.feats, utt.valid, profile.inputs, utt.gear)
-            for spec, tensor in zip(profile.inputs, tensors.values()):
-                write_bin(bin_path(output, spec, stem, input_dirs), tensor, spec.dtype)
             duration = utt.duration  # of the file, before any silence trimming
-            meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
-                        "frames": utt.valid, "padded_frames": utt.gear,
-                        "text": profile.vocabulary.normalize(entry.text), "raw_text": entry.text})
+            target = None
+            try:
+                for spec, tensor in zip(profile.inputs, tensors.values()):
+                    target = bin_path(output, spec, stem, input_dirs)
+                    write_bin(target, tensor, spec.dtype)
+                target = os.path.join(output, META)
+                meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
+                            "frames": utt.valid, "padded_frames": utt.gear, "text": text, "raw_text": entry.text})
+            except OSError as exc:  # disk full, permissions: the run's problem, not the utterance's
+                raise output_write_error(exc, target or output, output) from exc
             written += 1
             audio_seconds += duration
-    prep = sorted(read_jsonl(os.path.join(output, META)), key=lambda r: r["stem"])
-    write_info_file(os.path.join(output, f"{profile.name}.info"), output, profile.inputs, prep, input_dirs)
-    write_json_atomic(os.path.join(output, FAILURES), failures)
-    write_json_atomic(os.path.join(output, PREP_JSON),
-                      {**settings, "utterances": len(prep), "failed": len(failures), "manifest": manifest})
+    prep = read_meta(output)
+    failures = _merged_failures(output, failures, prep, limit)
+    this_run = {"started": started, "wall_time_s": round(time.perf_counter() - wall_start, 3), "written": written,
+                "resumed": resumed, "failed": len(failures), "limit": limit}
+    try:
+        write_info_file(info_path(output, profile.name), output, profile.inputs, prep, input_dirs)
+        write_json_atomic(os.path.join(output, FAILURES), failures)
+        write_json_atomic(os.path.join(output, PREP_JSON),
+                          {**settings, "utterances": len(prep), "failed": len(failures), "manifest": manifest,
+                           "audio_seconds": round(sum(r["duration"] for r in prep
+                                                      if type(r.get("duration")) in (int, float)), 4),
+                           "runs": _previous_runs(output) + [this_run]})
+    except OSError as exc:
+        raise output_write_error(exc, exc.filename or output, output) from exc
 
     return PrepSummary(output, written, resumed, len(failures), audio_seconds)
+
+
+def _merged_failures(output: str, failures: list, prep: list, limit: int | None) -> list:
+    """This run's failures, plus earlier runs' failures of utterances this run did not reach (--limit),
+    less any finished since. (Reconstructed after an editing accident: helper B, please check.)"""
+    try:
+        with open(os.path.join(output, FAILURES), encoding="utf-8") as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        previous = []
+    done = {r["stem"] for r in prep} | {f["stem"] for f in failures}
+    kept = [f for f in previous if isinstance(previous, list) and isinstance(f, dict) and isinstance(f.get("stem"), str)
+            and f["stem"] not in done and limit is not None and f["stem"] >= stem_of(limit)]
+    return sorted(failures + kept, key=lambda f: f["stem"])
+
+
+def _previous_runs(output: str) -> list:
+    """The "runs" recorded in prep.json by earlier runs ([] for a new folder).
+    (Reconstructed after an editing accident: helper B, please check.)"""
+    try:
+        with open(os.path.join(output, PREP_JSON), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return []
+    runs = info.get("runs") if isinstance(info, dict) else None
+    return runs if isinstance(runs, list) else []
 
 
 def _resume_state(output: str, settings: dict) -> dict[str, dict]:
@@ -115,7 +186,10 @@ def _resume_state(output: str, settings: dict) -> dict[str, dict]:
     os.makedirs(output, exist_ok=True)
     for spec in settings["inputs"]:
         os.makedirs(os.path.join(output, settings["input_dirs"].get(spec["name"], spec["name"])), exist_ok=True)
-    rows = read_jsonl(os.path.join(output, META))
+    rows = read_meta(output)
+    if rows and len(rows) != len(read_jsonl(os.path.join(output, META))):  # duplicated rows: keep each once
+        write_text_atomic(os.path.join(output, META),
+                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     if not rows:
         write_json_atomic(os.path.join(output, PREP_JSON), {**settings, "utterances": 0, "failed": 0})
         return {}
@@ -137,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mix", action="store_true", help="refuse audio with more than one channel")
     p.add_argument("--limit", type=int, help="only the first N manifest entries")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 if any utterance failed (without it: only if every one failed); "
+                        "failures are listed in OUTPUT/failures.json")
     return p
 
 
@@ -146,6 +223,17 @@ def main(argv=None) -> int:
                          mix_to_mono=not args.no_mix, limit=args.limit, progress=not args.no_progress)
     print(f"[ascend-asr] prep: {summary.written} written, {summary.resumed} resumed, {summary.failed} failed, "
           f"{summary.audio_seconds:.1f} s of audio -> {summary.output}")
+    return exit_status(summary.failed, summary.written + summary.resumed, args.strict,
+                       os.path.join(summary.output, FAILURES))
+
+
+def exit_status(failed: int, succeeded: int, strict: bool, listed_in: str) -> int:
+    """0, or EXIT_UTTERANCES_FAILED (3) when every utterance failed, or with `strict` when any did."""
+    if failed and (strict or not succeeded):
+        why = "--strict" if succeeded else "no utterance succeeded"
+        print(f"[ascend-asr] error: {failed} utterance(s) failed ({why}); they are listed in {listed_in}",
+              file=sys.stderr)
+        return EXIT_UTTERANCES_FAILED
     return 0
 
 

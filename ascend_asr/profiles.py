@@ -1,6 +1,7 @@
 """Model profiles (atc_profiles/*.yaml): I/O tensors, compiled shapes, frontend, vocabulary, ATC options."""
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -106,7 +107,10 @@ class Profile:
                 "time_stride": self.time_stride}
 
     def validate_onnx(self, model, onnx_path: str) -> None:
-        """Every profile input and output exists in the graph with the same rank and dtype."""
+        """Every profile input and output exists in the graph with the same rank, dtype and fixed dimensions
+        (a symbolic ONNX dimension accepts any value; a fixed one must equal the profile's value, and a
+        profile symbol on a fixed ONNX axis must only ever take that value), and the scores output has one
+        class per vocabulary label."""
         graph_inputs = {v.name: v for v in model.graph.input}
         graph_outputs = {v.name: v for v in model.graph.output}
         for kind, specs, graph in (("input", self.inputs, graph_inputs), ("output", self.outputs, graph_outputs)):
@@ -123,6 +127,36 @@ class Profile:
                 if dtype != spec.dtype:
                     raise ProfileError(f"{self.source}: {kind} {spec.name}: profile dtype {spec.dtype}, "
                                        f"ONNX dtype {dtype} in {onnx_path}")
+                graph_dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                              for d in ttype.shape.dim]
+                self._check_dims(kind, spec, graph_dims, onnx_path)
+
+    def _check_dims(self, kind: str, spec: TensorSpec, graph_dims: list, onnx_path: str) -> None:
+        shown = [d if d is not None else "?" for d in graph_dims]
+        scores = spec.role in ("log_probs", "probs")
+        for axis, (mine, theirs) in enumerate(zip(spec.shape, graph_dims)):
+            if theirs is None:
+                continue  # symbolic (or unknown) in the graph: any value
+            if isinstance(mine, int):
+                if mine == theirs:
+                    continue
+                if scores and axis == len(spec.shape) - 1:
+                    raise ProfileError(
+                        f"{self.source}: the vocabulary has {self.vocabulary.size} labels (blank included), but "
+                        f"output {spec.name} of {onnx_path} has {theirs} classes (shape {shown}); decoding would "
+                        f"map scores to the wrong labels: give the profile the model's own vocabulary "
+                        f"({theirs} labels, blank included), or export the model this vocabulary belongs to")
+                raise ProfileError(
+                    f"{self.source}: {kind} {spec.name} axis {axis}: the profile says {mine}, the ONNX graph "
+                    f"{onnx_path} fixes {theirs} (profile shape {list(spec.shape)}, ONNX shape {shown}); fix the "
+                    f"profile (e.g. the frontend's feature size) to match the model, or export the model again")
+            values = {BATCH: self.batch_sizes, FRAMES: self.frames}.get(mine)
+            if values is not None and set(values) != {theirs}:
+                key = "batch_sizes" if mine == BATCH else "frames"
+                raise ProfileError(
+                    f"{self.source}: {kind} {spec.name} axis {axis} is {mine!r} with {key} {list(values)}, but "
+                    f"the ONNX graph {onnx_path} fixes it at {theirs} (ONNX shape {shown}); set {key}: [{theirs}] "
+                    f"in the profile, or export the model with a dynamic {mine} axis")
 
 
 def known_profiles() -> list[str]:
@@ -174,10 +208,15 @@ def profile_from_dict(d: dict, source: str) -> Profile:
         raise ProfileError(f"{source}: inputs need exactly one 'features' and one 'lengths' tensor")
     if not any(t.role in ("log_probs", "probs") for t in outputs):
         raise ProfileError(f"{source}: outputs need a 'log_probs' or 'probs' tensor")
-    frames = tuple(sorted(int(f) for f in d["frames"]))
-    batch_sizes = tuple(int(b) for b in d["batch_sizes"])
-    if not frames or not batch_sizes or min(frames) <= 0 or min(batch_sizes) <= 0:
-        raise ProfileError(f"{source}: 'frames' and 'batch_sizes' must be non-empty lists of positive ints")
+    try:
+        frames = tuple(sorted(int(f) for f in d["frames"]))
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{source}: 'frames' must be a list of positive ints; found {d['frames']!r}") from exc
+    if not frames or min(frames) <= 0:
+        raise ProfileError(f"{source}: 'frames' must be a non-empty list of positive ints; found {d['frames']!r}")
+    batch_sizes = check_batch_sizes(d["batch_sizes"], f"{source}: batch_sizes", "set e.g. batch_sizes: [1, 4, 8, 16] in the profile")
+    vocabulary = Vocabulary.from_spec(d["vocabulary"])
+    _check_class_count(outputs, vocabulary, source)
     align = int(d["frontend"].get("pad_align", 1))
     unaligned = [f for f in frames if align > 1 and f % align]
     if unaligned:
@@ -191,9 +230,64 @@ def profile_from_dict(d: dict, source: str) -> Profile:
     return Profile(name=str(d["name"]), family=str(d["family"]),
                    model_config=dict(model_config) if isinstance(model_config, dict) else str(model_config),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
-                   frontend=frontend, vocabulary=Vocabulary.from_spec(d["vocabulary"]),
+                   frontend=frontend, vocabulary=vocabulary,
                    atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)),
                    warning=str(d.get("warning") or ""), source=source)
+
+
+MAX_BATCH_SIZE = 1024
+BATCH_SIZE_LIMITS = (f"batch sizes are whole numbers from 1 to {MAX_BATCH_SIZE}: every batch size is one static "
+                     "graph whose input and output buffers grow with it (ais_bench and pyACL refuse batches above "
+                     "4096, and past a few dozen utterances a larger batch adds memory, not NPU throughput)")
+
+
+def check_batch_sizes(values, where: str, fix: str) -> tuple[int, ...]:
+    """`values` as a tuple of batch sizes, or a ProfileError naming `where` (the file or option), what was
+    found, the limits and `fix` (e.g. "pass --batch-sizes 1,4,8,16")."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ProfileError(f"{where}: expected a list of batch sizes, found {values!r}; {BATCH_SIZE_LIMITS}; {fix}")
+    values = list(values)
+    bad = [v for v in values
+           if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= MAX_BATCH_SIZE]
+    if not values or bad:
+        found = f"{', '.join(repr(v) for v in bad)} in {values!r}" if bad else "an empty list"
+        raise ProfileError(f"{where}: {found}: {BATCH_SIZE_LIMITS}; {fix}")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ProfileError(f"{where}: batch sizes {repeated} are listed more than once in {values!r}; "
+                           f"list each once ({fix})")
+    return tuple(int(v) for v in values)
+
+
+def parse_batch_sizes(text: str, option: str = "--batch-sizes") -> tuple[int, ...]:
+    """A command line's comma-separated batch sizes ("1,4,8"), checked as check_batch_sizes does."""
+    fix = f"e.g. {option} 1,4,8,16"
+    values = []
+    for item in str(text).split(","):
+        item = item.strip()
+        try:
+            values.append(int(item))
+        except ValueError:
+            raise ProfileError(f"{option} {text!r}: {item!r} is not a whole number; {BATCH_SIZE_LIMITS}; "
+                               f"{fix}") from None
+    return check_batch_sizes(values, f"{option} {text}", fix)
+
+
+def class_count(spec: TensorSpec) -> int | None:
+    """The class (label) dimension of a scores output: its last axis, when fixed."""
+    last = spec.shape[-1] if spec.shape else None
+    return last if isinstance(last, int) else None
+
+
+def _check_class_count(outputs, vocabulary: Vocabulary, source: str) -> None:
+    for spec in outputs:
+        classes = class_count(spec) if spec.role in ("log_probs", "probs") else None
+        if classes is not None and classes != vocabulary.size:
+            raise ProfileError(
+                f"{source}: output {spec.name} has {classes} classes (shape {list(spec.shape)}), but the vocabulary "
+                f"has {vocabulary.size} labels (blank included); decoding would map scores to the wrong labels "
+                f"(or fail): make the vocabulary the model's own ({classes} labels, blank included) or fix the "
+                "output shape")
 
 
 def family_io(d: dict, source: str) -> dict:

@@ -1,6 +1,8 @@
 """The one runner behind every entry point: `ascend-asr X`, `python -m ascend_asr.X`, the ModelZoo scripts.
 
 A project error (AscendAsrError) is one line on stderr, `[ascend-asr] error: <message>`, exit 2.
+A run that skipped bad utterances exits 3 when none succeeded, or with `--strict` when any failed
+(they are listed in failures.json / summary.json).
 Ctrl-C (exit 130) and SIGTERM (exit 143) say that a rerun of the same command resumes: every
 writer appends finished work and renames complete files into place, and the exception unwinds
 through their `finally` blocks and context managers before the process exits. Any other
@@ -17,6 +19,7 @@ from .errors import AscendAsrError
 ERROR_PREFIX = "[ascend-asr] error: "
 INTERRUPTED = "[ascend-asr] interrupted; rerun the same command to resume"
 EXIT_ERROR, EXIT_SIGINT, EXIT_SIGTERM = 2, 128 + signal.SIGINT, 128 + signal.SIGTERM
+EXIT_UTTERANCES_FAILED = 3  # preprocess/infer/demo: every utterance failed (any one, with --strict)
 
 
 class Terminated(BaseException):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 
@@ -65,7 +66,13 @@ _ABBREVIATIONS = {
     "hon": "honorable", "sgt": "sergeant", "capt": "captain", "esq": "esquire", "ltd": "limited",
     "col": "colonel", "ft": "fort",
 }
-_SYMBOLS = {"&": " and ", "+": " plus ", "%": " percent ", "@": " at "}
+_SYMBOLS = {"&": " and ", "+": " plus ", "%": " percent ", "@": " at ", "=": " equals ", "°": " degrees ",
+            "±": " plus or minus ", "×": " times ", "÷": " divided by ", "‰": " per mille ", "©": " copyright ",
+            "®": " registered ", "§": " section ", "¶": " paragraph ", "<": " less than ", ">": " greater than "}
+_CURRENCIES = {"$": "dollars", "£": "pounds", "€": "euros", "¥": "yen", "¢": "cents", "₹": "rupees"}
+_POWERS = {"²": " squared ", "³": " cubed "}
+_DENOMINATORS = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+_WARNED: set[str] = set()  # symbols already reported (once per process)
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -74,7 +81,9 @@ _ORDINAL_ENDINGS = {"one": "first", "two": "second", "three": "third", "five": "
 
 
 def number_to_words(n: int) -> str:
-    """Cardinal English for 0 <= n < 10**12, hyphen-free ("twenty one")."""
+    """Cardinal English, hyphen-free ("twenty one"); 10**12 and more are read digit by digit."""
+    if n >= 10 ** 12:
+        return " ".join(_ONES[int(d)] for d in str(n))
     if n < 20:
         return _ONES[n]
     if n < 100:
@@ -98,6 +107,7 @@ def _year_or_number(digits: str) -> str:
 
 
 def _ordinal(n: int) -> str:
+    """"first", "twenty second", "one hundredth"."""
     words = number_to_words(n).split()
     last = words[-1]
     if last in _ORDINAL_ENDINGS:
@@ -109,28 +119,84 @@ def _ordinal(n: int) -> str:
     return " ".join(words)
 
 
+def _fraction(numerator: str, denominator: str) -> str:
+    """"1/2" -> "one half", "3/4" -> "three quarters", "2/3" -> "two thirds"; "24/7", "50/50" (not a proper
+    fraction) and "n/0", "n/1" are read as the two numbers."""
+    n, d = int(numerator), int(denominator)
+    if d <= 1 or n >= d:
+        return f" {number_to_words(n)} {number_to_words(d)} "
+    singular, plural = _DENOMINATORS.get(d) or (_ordinal(d), _ordinal(d) + "s")
+    return f" {number_to_words(n)} {singular if n == 1 else plural} "
+
+
 def _expand_numbers(text: str) -> str:
     text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
-    text = re.sub(r"\$(\d+)", lambda m: " " + number_to_words(int(m.group(1))) + " dollars", text)
+    text = re.sub(r"(\d+)/(\d+)/(\d+)", r"\1 \2 \3", text)  # a date: its numbers, never a fraction
+    text = re.sub(r"(?<![\d/])(\d+)/(\d+)(?![\d/])", lambda m: _fraction(m.group(1), m.group(2)), text)
+    text = re.sub(r"(?:(?<=\s)|^)-(?=\d)", " minus ", text)
     text = re.sub(r"(\d+)\.(\d+)", lambda m: number_to_words(int(m.group(1))) + " point " +
                   " ".join(_ONES[int(d)] for d in m.group(2)), text)
     text = re.sub(r"(\d+)(st|nd|rd|th)\b", lambda m: _ordinal(int(m.group(1))), text)
     return re.sub(r"\d+", lambda m: " " + _year_or_number(m.group(0)) + " ", text)
 
 
+def _before_folding(text: str) -> str:
+    """What ASCII folding (NFKD) would lose or get wrong: "1½" would become "11⁄2" (eleven, two), "€5" five,
+    "m²" "m2", digits of other scripts nothing at all."""
+    def vulgar(m):
+        n, _, d = unicodedata.normalize("NFKD", m.group(2)).partition("\u2044")
+        return (m.group(1) + " and " if m.group(1) else " ") + f"{n}/{d} "
+
+    text = re.sub(r"(\d?)([\u00bc-\u00be\u2150-\u215e\u2189])", vulgar, text)
+    text = text.replace("\u2044", "/")  # FRACTION SLASH
+    for power, words in _POWERS.items():
+        text = text.replace(power, words)
+    for symbol, unit in _CURRENCIES.items():
+        text = re.sub(re.escape(symbol) + r"\s?(\d+(?:[.,]\d+)*)", r" \1 " + unit + " ", text)
+        text = text.replace(symbol, " " + unit + " ")
+    text = text.replace("\u2019", "'").replace("\u2018", "'")  # typographic apostrophes
+    text = re.sub(r"#(?=\s?\d)", " number ", text)
+    return "".join(str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() and unicodedata.digit(c, None)
+                   is not None else c for c in text)
+
+
+def _drop_unknown_symbols(text: str, original: str) -> str:
+    """Symbols and letters that have no spoken form here are dropped, each reported once on stderr."""
+    out = []
+    for c in text:
+        category = unicodedata.category(c)
+        if category[0] == "S" or (category[0] == "L" and not c.isascii()) or (category == "Co"):
+            if c not in _WARNED:
+                _WARNED.add(c)
+                name = unicodedata.name(c, f"U+{ord(c):04X}")
+                print(f"[ascend-asr] warning: transcript character {c!r} ({name}) has no spoken form here and is "
+                      f"dropped from references (first seen in {original[:60]!r}); spell it out in the manifest "
+                      "if it is spoken", file=sys.stderr)
+            out.append(" ")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 def normalize_transcript(text: str, labels) -> str:
     """NVIDIA `english_cleaners`, then keep only characters of `labels`.
 
-    ASCII-fold, lower-case (upper-case for an upper-case alphabet), expand abbreviations, numbers
-    and symbols; every other character
-    outside the alphabet becomes a space; whitespace collapses.
+    Fractions ("½", "3/4"), mixed numbers, superscript powers, currencies and other-script digits are
+    spelt out first; then ASCII-fold, lower-case (upper-case for an upper-case alphabet), expand
+    abbreviations, numbers (ordinals: "22nd" -> "twenty second") and symbols. A symbol or non-Latin
+    letter with no spoken form is dropped with a warning on stderr (once per character), punctuation
+    silently; every other character outside the alphabet becomes a space; whitespace collapses.
     """
     alphabet = set(labels)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    original = text
+    text = _before_folding(unicodedata.normalize("NFC", text))
+    for symbol, words in _SYMBOLS.items():
+        if symbol not in alphabet:
+            text = text.replace(symbol, words)
+    text = _drop_unknown_symbols(unicodedata.normalize("NFKD", text), original)
+    text = text.encode("ascii", "ignore").decode("ascii").lower()
     text = re.sub(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.", lambda m: _ABBREVIATIONS[m.group(1)], text)
     text = _expand_numbers(text)
-    for symbol, words in _SYMBOLS.items():
-        text = text.replace(symbol, words)
     if not any(c.islower() for c in alphabet) and any(c.isupper() for c in alphabet):
         text = text.upper()  # an upper-case alphabet (deepspeech.pytorch's)
     text = "".join(c if c in alphabet else " " for c in text)

@@ -41,6 +41,64 @@ def check_om(bundle: Bundle) -> None:
                            "or rebuilt since); run `ascend-asr convert` again so that both come from one conversion")
 
 
+_ONNX_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, for this process
+
+
+def check_onnx(bundle: Bundle) -> None:
+    """The .onnx must be the graph the manifest describes (its size and SHA-256 at conversion), not one
+    modified or replaced since: onnxruntime would run it without complaint. The digest is cached per
+    (path, size, modification time) within the process, so a second session on one bundle costs nothing."""
+    path, fix = bundle.onnx_path, ("run `ascend-asr convert` again so that the ONNX and its manifest come from one "
+                                   "conversion (or restore the bundle's original .onnx)")
+    expected = bundle.manifest.get("onnx_sha256")
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise BackendError(f"{path}: the bundle's ONNX cannot be read ({exc.strerror}); {fix}") from exc
+    size = bundle.manifest.get("onnx_size")
+    if size is not None and stat.st_size != size:
+        raise BackendError(f"{path} is {stat.st_size} bytes, but {bundle.name}.json describes a {size}-byte ONNX "
+                           f"(modified or replaced since the conversion); {fix}")
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    digest = _ONNX_DIGESTS.get(key)
+    if digest is None:
+        try:
+            digest = sha256(path)
+        except OSError as exc:
+            raise BackendError(f"{path}: the bundle's ONNX cannot be read ({exc.strerror}); {fix}") from exc
+        _ONNX_DIGESTS[key] = digest
+    if digest != expected:
+        raise BackendError(f"{path} has SHA-256 {digest[:16]}..., but {bundle.name}.json records "
+                           f"{str(expected)[:16]}... (modified or replaced since the conversion); {fix}")
+
+
+def check_session_shapes(bundle: Bundle, session) -> None:
+    """Every dimension the loaded graph fixes agrees with the manifest's tensors at its batch size (a manifest
+    edited after conversion, e.g. its vocabulary and class count, is refused before any audio is decoded)."""
+    declared = {t.name: t for t in (*bundle.inputs, *bundle.outputs)}
+    for name, shape in session.declared_shapes().items():
+        spec = declared.get(name)
+        if spec is None or shape is None:
+            continue
+        want = spec.concrete(bundle.batch_size)
+        if len(want) != len(shape) or any(isinstance(a, int) and isinstance(b, int) and a != b
+                                           for a, b in zip(want, shape)):
+            raise BackendError(f"{bundle.onnx_path}: tensor {name} has shape {list(shape)}, but "
+                               f"{bundle.name}.json declares {list(spec.shape)} (batch {bundle.batch_size}); "
+                               "the manifest was edited or belongs to another model: run `ascend-asr convert` again")
+
+
+def _open_onnxruntime(bundle: Bundle, fallback: bool = False) -> Session:
+    check_onnx(bundle)
+    session = OnnxRuntimeSession(bundle.onnx_path, fallback=fallback)
+    try:
+        check_session_shapes(bundle, session)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
 def _open_acl(bundle: Bundle, device: int, mode: str) -> Session:
     from .acl_backend import AclSession
 
@@ -104,7 +162,7 @@ def open_session(bundle: Bundle, backend: str = "auto", device: int = 0, mode: s
     if mode not in MODES:
         raise BackendError(f"unknown mode {mode!r}; choose one of {MODES}")
     if backend == "onnxruntime":
-        session = OnnxRuntimeSession(bundle.onnx_path)
+        session = _open_onnxruntime(bundle)
         print(f"[ascend-asr] backend: {session.name} (requested), model {bundle.onnx_path}", file=out)
         return session
     if backend == "acl":
@@ -114,7 +172,7 @@ def open_session(bundle: Bundle, backend: str = "auto", device: int = 0, mode: s
     else:
         session, reason = _auto(bundle, device, mode)
         if session is None:
-            session = OnnxRuntimeSession(bundle.onnx_path, fallback=True)
+            session = _open_onnxruntime(bundle, fallback=True)
             print(f"[ascend-asr] FALLBACK: {reason}; running {bundle.name}.onnx on {session.name} "
                   f"instead of {bundle.name}.om", file=out)
             return session
@@ -132,6 +190,8 @@ __all__ = [
     "Session",
     "Timings",
     "bundle_gears",
+    "check_om",
+    "check_onnx",
     "open_session",
     "run_pipelined",
 ]

@@ -35,6 +35,13 @@ class OnnxRuntimeSession(Session):
     def output_names(self) -> list[str]:
         return [o.name for o in self._session.get_outputs()]
 
+    def declared_shapes(self) -> dict[str, tuple | None]:
+        """Each input's and output's shape as the graph declares it: ints where fixed, None per symbolic axis."""
+        def dims(arg):
+            shape = arg.shape
+            return None if shape is None else tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
+        return {a.name: dims(a) for a in (*self._session.get_inputs(), *self._session.get_outputs())}
+
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         outputs = self._session.run(None, feeds)
