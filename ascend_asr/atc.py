@@ -89,7 +89,15 @@ _NPU_SMI_CHIP = re.compile(r"\b(310P\d|310B\d|310|910B\d|910_\w+|910[A-Z]?)\b")
 
 
 def find_atc(atc: str | None = None) -> str | None:
-    """The atc executable: the one given, else the one on PATH (after `source env.sh`)."""
+    """The atc executable: the one given, else the one on PATH (after `source env.sh`). A given path that exists
+    but cannot be run is an AtcError saying so (not "not found")."""
+    if atc and os.sep in atc and os.path.exists(atc):
+        if os.path.isdir(atc):
+            raise AtcError(f"--atc {atc}: a folder, not the atc executable; give the path of atc itself "
+                           "(e.g. $ASCEND_TOOLKIT_HOME/bin/atc)")
+        if not os.access(atc, os.X_OK):
+            raise AtcError(f"--atc {atc}: exists but is not executable; give the CANN toolkit's atc "
+                           f"(e.g. $ASCEND_TOOLKIT_HOME/bin/atc), or `chmod +x {atc}` if it is one")
     return shutil.which(atc or "atc")
 
 

@@ -13,6 +13,26 @@ TRIM_FRAME_LENGTH = 2048  # librosa.effects.trim defaults, as the NVIDIA Jasper 
 TRIM_HOP_LENGTH = 512
 
 
+def special_file_problem(path: str) -> str:
+    """What `path` is when it exists but is no regular file ("a folder", "not a regular file (a FIFO)", "a broken
+    symbolic link or a link loop"), or "" (a regular file, or nothing there at all)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if os.path.islink(path):
+            return f"a broken symbolic link or a link loop ({exc.strerror})"
+        return ""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return ""
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "special")
+    return f"not a regular file ({kind})"
+
+
 def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, resample: bool = True,
                mix_to_mono: bool = True) -> np.ndarray:
     """Read `path` as float32 mono samples in [-1, 1] at `sample_rate`.
@@ -21,6 +41,9 @@ def load_audio(path: str, sample_rate: int = SAMPLE_RATE, *, resample: bool = Tr
     unless `mix_to_mono` is False; another sample rate is resampled with libsoxr unless
     `resample` is False. Either refusal raises AudioError naming the file and the fix.
     """
+    problem = special_file_problem(path)
+    if problem:
+        raise AudioError(f"{path}: {problem}, not an audio file; point the manifest at a WAV or FLAC file")
     if not os.path.isfile(path):
         raise AudioError(f"{path}: audio file not found; check the manifest's path "
                          "(relative paths are read from the manifest's folder)")

@@ -56,3 +56,33 @@ def time_major(scores: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """A per-utterance score slice as [T, V], whatever the output's axis order."""
     dims = [d for d in spec.shape if d != BATCH]
     return scores if dims.index(OUT_FRAMES) == 0 else np.moveaxis(scores, dims.index(OUT_FRAMES), 0)
+
+
+def padding_efficiency(true_frames: int, fed_frames: int) -> float | None:
+    """Valid frames over the frames fed to the model (padding rows of a partial batch included)."""
+    return true_frames / fed_frames if fed_frames else None
+
+
+def plan_batches(rows: list[dict], compiled_frames, batch_sizes) -> list[tuple[int, int, list[dict]]]:
+    """Length-sorted static batches: (frames, batch size, rows) per batch, for rows of meta.jsonl.
+
+    Each utterance goes to the smallest compiled gear that holds its `padded_frames`, so no utterance is
+    padded to a longer one's gear. Gears are visited largest first and, within a gear, utterances longest
+    first (ties by stem), so the order depends only on the data. Each batch takes the largest of
+    `batch_sizes` that the gear's remaining utterances fill; a remainder smaller than every batch size
+    goes in one batch of the smallest (its missing rows padded as `assemble` does). Rows that fit no gear
+    raise ShapeError: check them first (`pick_frames`)."""
+    sizes = sorted(set(batch_sizes), reverse=True)
+    if not sizes or sizes[-1] < 1:
+        raise ValueError(f"batch sizes {batch_sizes!r}: give at least one positive batch size")
+    groups: dict[int, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(pick_frames(r["padded_frames"], compiled_frames, sizes[-1]), []).append(r)
+    plan = []
+    for frames in sorted(groups, reverse=True):
+        group = sorted(groups[frames], key=lambda r: (-r["frames"], r["stem"]))
+        while group:
+            size = next((b for b in sizes if b <= len(group)), sizes[-1])
+            plan.append((frames, size, group[:size]))
+            group = group[size:]
+    return plan

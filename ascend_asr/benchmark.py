@@ -9,7 +9,8 @@
     python -m ascend_asr.benchmark --stream [--backend acl] [--batches 40]
 
 4. a stream of batches (features computed on the fly -> device -> greedy decoding), run
-   synchronously and asynchronously, against the device-only throughput. Without an NPU it
+   synchronously and asynchronously, against the device-only throughput; `--from-prep` feeds
+   features read from a prep/ folder made beforehand instead. Without an NPU it
    runs on onnxruntime, where sync and async are the same; with the NPU doubles of tests/
    (`source tests/npu_doubles/activate.sh`, FAKE_NPU_LATENCY_MS) it exercises the pyACL path.
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,16 +67,57 @@ def frontend_speed(repeats: int = 20, manifest: str | None = None) -> dict:
     return {"audio_seconds": audio_seconds, "compute_seconds": elapsed, "x_realtime_per_core": audio_seconds / elapsed}
 
 
-def _run_measured(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.read()  # drain before waiting, so a chatty child cannot block on a full pipe
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss
+# Runs one module as __main__ in a fresh interpreter, then writes that interpreter's own peak RSS to a file.
+# The peak is read inside the worker (VmHWM: the high-water mark of this process's memory), because the
+# figures the parent can get lie: wait4()'s ru_maxrss, and even the child's own getrusage(RUSAGE_SELF), keep
+# the peak of the address space the child was forked (or vforked) from, i.e. the parent's (338 MiB printed
+# for a 62 MB preprocess when the parent had torch loaded).
+_MEASURED_CHILD = """import runpy, sys
+from ascend_asr.benchmark import peak_rss_kib
+report, module = sys.argv[1], sys.argv[2]
+sys.argv = [module, *sys.argv[3:]]
+code = 0
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+finally:
+    kib, how = peak_rss_kib()
+    with open(report, "w") as f:
+        f.write(f"{kib} {how}")
+sys.exit(code)
+"""
+
+
+def peak_rss_kib() -> tuple[int, str]:
+    """(peak resident set of THIS process in KiB, how it was read): VmHWM from /proc/self/status where there is
+    one (Linux), else getrusage's ru_maxrss (which, after a fork and exec, may include the parent's peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]), "VmHWM of the working process"
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss // 1024 if sys.platform == "darwin" else rss), "ru_maxrss (RUSAGE_SELF) of the working process"
+
+
+def _run_measured(module: str, args: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (KiB) measured inside the worker process, and how, of `python -m module args`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "peak_rss")
+        cmd = [sys.executable, "-c", _MEASURED_CHILD, report, module, *args]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - start
+        if proc.returncode:
+            raise RuntimeError(f"python -m {module} {' '.join(args)} failed:\n{proc.stderr.decode()[-2000:]}")
+        with open(report) as f:
+            kib, how = f.read().split(" ", 1)
+    return wall, int(kib), how
 
 
 def preprocess_memory(counts=(100, 1000), profile: str = "jasper_small", manifest: str | None = None) -> list[dict]:
@@ -87,9 +131,9 @@ def preprocess_memory(counts=(100, 1000), profile: str = "jasper_small", manifes
                 for i in range(n):
                     f.write(f"{clips[i % len(clips)].audio_path}\t{clips[i % len(clips)].text}\n")
             out = os.path.join(tmp, f"prep{n}")
-            wall, rss = _run_measured([sys.executable, "-m", "ascend_asr.preprocess", "--manifest", manifest,
-                                       "--profile", profile, "--output", out, "--no-progress"])
-            results.append({"utterances": n, "wall_s": wall, "peak_rss_mib": rss / 1024})
+            wall, rss, how = _run_measured("ascend_asr.preprocess", ["--manifest", manifest, "--profile", profile,
+                                                                      "--output", out, "--no-progress"])
+            results.append({"utterances": n, "wall_s": wall, "peak_rss_mib": rss / 1024, "peak_rss_source": how})
     return results
 
 
@@ -106,8 +150,15 @@ def demo_rtf(manifest: str | None = None) -> dict:
 
 
 def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40, batch_size: int = 4,
-                      manifest: str | None = None, out=sys.stdout) -> dict:
-    """Batches per second: device only, sync end to end, async end to end (one run, one machine)."""
+                      manifest: str | None = None, out=sys.stdout, from_prep: bool = False,
+                      repeats: int = 3) -> dict:
+    """Batches per second: device only, sync end to end, async end to end (one run, one machine).
+
+    The end-to-end stream computes features on the fly (reading audio, the frontend), or with `from_prep`
+    reads them from a prep/ folder made beforehand (the .bin files, as infer reads them). Either way the
+    figures include how many feature workers would keep the device busy when features are computed on the fly:
+    on-the-fly features ms per batch / device ms per batch.
+    """
     from .backends import open_session, run_pipelined
     from .batching import assemble, row, time_major
     from .bundle import convert
@@ -117,7 +168,8 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
     from .families import load_model
     from .featurize import featurize
     from .frontends import build_frontend
-    from .prep import utterance_tensors
+    from .prep import open_prep, utterance_tensors
+    from .preprocess import preprocess
     from .profiles import load_profile
 
     profile = load_profile(DEMO_PROFILE)
@@ -132,7 +184,7 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
         layout = OutputLayout.of(bundle)
         greedy = make_decoder(bundle.vocabulary, layout.scores_are_probs)
 
-        def stream():  # the host work before the device: reading audio, features, batch assembly
+        def on_the_fly():  # the host work before the device: reading audio, features, batch assembly
             for k in range(batches):
                 tensors, frames, ids = [], 0, []
                 for j in range(batch_size):
@@ -142,6 +194,24 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
                     frames = max(frames, utt.gear)
                     ids.append(utt_id)
                 yield assemble(tensors, bundle.inputs, batch_size, frames), ids
+
+        prep = None
+        if from_prep:  # features made beforehand: the stream only reads prep/'s .bin files and assembles
+            if manifest is None:
+                from .demo import DEMO_MANIFEST as prep_manifest
+            else:
+                prep_manifest = manifest
+            preprocess(prep_manifest, os.path.join(tmp, "prep"), profile, progress=False, log=quiet)
+            prep = open_prep(os.path.join(tmp, "prep"))
+
+        def from_prep_dir():
+            for k in range(batches):
+                rows = [prep.rows[(k * batch_size + j) % len(prep.rows)] for j in range(batch_size)]
+                frames = max(r["padded_frames"] for r in rows)
+                yield assemble([prep.load(r) for r in rows], bundle.inputs, batch_size, frames), \
+                    [r["id"] for r in rows]
+
+        stream = from_prep_dir if from_prep else on_the_fly
 
         decode_s = []
         hyps = open(os.path.join(tmp, "hyps.txt"), "w", encoding="utf-8")
@@ -161,30 +231,56 @@ def stream_throughput(backend: str = "auto", device: int = 0, batches: int = 40,
             run_pipelined(session, feeds, consume)
             return batches / (time.perf_counter() - start)
 
+        prepared = list(on_the_fly())  # also warms the frontend up and the clips into the page cache
         start = time.perf_counter()
-        prepared = list(stream())
-        features_ms = (time.perf_counter() - start) * 1000.0 / batches
-        figures = {}
+        for _ in on_the_fly():
+            pass
+        on_the_fly_ms = (time.perf_counter() - start) * 1000.0 / batches
+        features_ms = on_the_fly_ms
+        if from_prep:
+            start = time.perf_counter()
+            for _ in from_prep_dir():
+                pass
+            features_ms = (time.perf_counter() - start) * 1000.0 / batches
+        runs = {"device_only": [], "async": [], "sync": []}  # interleaved repeats: the median of each is kept
         with open_session(bundle, backend, device, "async", out=out) as session:
             timed(session, iter(prepared), decode)  # warm-up, and the decoding time
             decode_ms = sum(decode_s) * 1000.0 / len(decode_s)
-            figures["device_only"] = timed(session, iter(prepared), lambda *_: None)  # no host work left
-            figures["async"] = timed(session, stream(), decode)
+            for _ in range(repeats):
+                runs["device_only"].append(timed(session, iter(prepared), lambda *_: None))  # no host work left
+                runs["async"].append(timed(session, stream(), decode))
             name, async_mode = session.name, session.mode
         with open_session(bundle, backend, device, "sync", out=quiet) as session:
-            figures["sync"] = timed(session, stream(), decode)
+            for _ in range(repeats):
+                runs["sync"].append(timed(session, stream(), decode))
+        figures = {k: statistics.median(v) for k, v in runs.items()}
         hyps.close()
+    device_ms = 1000.0 / figures["device_only"]
     return {"batches": batches, "batch_size": batch_size, "backend": name, "async_mode": async_mode,
+            "repeats": repeats,
+            "features_from": "prep" if from_prep else "on the fly",
             "host_ms_per_batch": features_ms + decode_ms, "features_ms_per_batch": features_ms,
+            "on_the_fly_features_ms_per_batch": on_the_fly_ms, "device_ms_per_batch": device_ms,
+            "feature_workers_needed": feature_workers_needed(on_the_fly_ms, device_ms),
             "decode_ms_per_batch": decode_ms, **{f"{k}_batches_per_s": v for k, v in figures.items()},
             "sync_vs_device_only": figures["sync"] / figures["device_only"],
             "async_vs_device_only": figures["async"] / figures["device_only"]}
 
 
+def feature_workers_needed(features_ms_per_batch: float, device_ms_per_batch: float) -> int | None:
+    """Feature workers that keep the device busy: features ms per batch / device ms per batch, rounded up."""
+    if not device_ms_per_batch or device_ms_per_batch <= 0:
+        return None
+    return max(1, math.ceil(features_ms_per_batch / device_ms_per_batch - 1e-9))
+
+
 def print_stream(r: dict, out=sys.stdout) -> None:
-    print(f"stream of {r['batches']} batches x {r['batch_size']} utterances (audio -> features -> "
+    source = ("prep/ -> " if r["features_from"] == "prep" else "audio -> features -> ")
+    what = "reading prep/ and assembling" if r["features_from"] == "prep" else "audio and features"
+    print(f"stream of {r['batches']} batches x {r['batch_size']} utterances ({source}"
           f"{r['backend']} -> greedy decoding); host work {r['host_ms_per_batch']:.1f} ms per batch "
-          f"(audio and features {r['features_ms_per_batch']:.1f}, decoding {r['decode_ms_per_batch']:.1f}):", file=out)
+          f"({what} {r['features_ms_per_batch']:.1f}, decoding {r['decode_ms_per_batch']:.1f}):", file=out)
+    print(f"  (median of {r['repeats']} interleaved runs each)", file=out)
     print(f"  device only       {r['device_only_batches_per_s']:7.2f} batches/s  (prepared batches, no host work)",
           file=out)
     for mode in ("sync", "async"):
@@ -192,6 +288,9 @@ def print_stream(r: dict, out=sys.stdout) -> None:
               f"{r[f'{mode}_vs_device_only']:.2f} x device only", file=out)
     if r["async_mode"] != "async":
         print(f"  ({r['backend']} has no asynchronous mode: both runs were synchronous)", file=out)
+    print(f"  features on the fly cost {r['on_the_fly_features_ms_per_batch']:.1f} ms per batch against "
+          f"{r['device_ms_per_batch']:.2f} ms of device per batch: {r['feature_workers_needed']} feature worker(s) "
+          "needed to keep up", file=out)
 
 
 def main(argv=None) -> int:
@@ -199,15 +298,20 @@ def main(argv=None) -> int:
     p.add_argument("--frontend-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--counts", default="100,1000", help="utterance counts for the memory figure")
     p.add_argument("--stream", action="store_true", help="only the sync/async stream throughput figure")
+    p.add_argument("--from-prep", action="store_true",
+                   help="with --stream: features come from a prep/ folder made beforehand, not computed on the fly")
     p.add_argument("--backend", default="auto", help="backend for --stream (auto, acl, ais_bench, onnxruntime)")
     p.add_argument("--device", type=int, default=0)
     p.add_argument("--batches", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=4, choices=(1, 4), help="a batch size of the demo profile")
     p.add_argument("--manifest", help="audio to measure on (default: the demo's bundled held-out clips)")
     args = p.parse_args(argv)
+    if args.from_prep and not args.stream:
+        p.error("--from-prep goes with --stream")
     manifest_clips(args.manifest)  # a missing or bad manifest fails here, before any measurement
     if args.stream:
-        print_stream(stream_throughput(args.backend, args.device, args.batches, args.batch_size, args.manifest))
+        print_stream(stream_throughput(args.backend, args.device, args.batches, args.batch_size, args.manifest,
+                                       from_prep=args.from_prep))
         return 0
     if args.frontend_only:
         print(json.dumps(frontend_speed(manifest=args.manifest)))
@@ -223,8 +327,8 @@ def main(argv=None) -> int:
           f"fallback={str(demo['fallback']).lower()}): infer RTF {demo['infer_rtf']:.4f}, "
           f"pipeline RTF {demo['pipeline_rtf']:.4f} (export + convert + preprocess + infer)")
     for r in preprocess_memory(tuple(int(c) for c in args.counts.split(",")), manifest=args.manifest):
-        print(f"preprocess {r['utterances']:>5} utterances: peak RSS {r['peak_rss_mib']:.0f} MiB, "
-              f"wall {r['wall_s']:.1f} s")
+        print(f"preprocess {r['utterances']:>5} utterances: peak RSS {r['peak_rss_mib']:.0f} MiB "
+              f"({r['peak_rss_source']}), wall {r['wall_s']:.1f} s")
     return 0
 
 

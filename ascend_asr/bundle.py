@@ -17,7 +17,7 @@ from .atc import (
     find_atc,
     run_atc,
 )
-from .errors import AscendAsrError, AtcError, BackendError, ProfileError
+from .errors import AscendAsrError, AtcError, BackendError, OptionError, ProfileError
 from .frontends import build_frontend, frontend_spec
 from .profiles import BATCH, FRAMES, Profile, TensorSpec, check_batch_sizes, class_count, load_profile
 from .tensor_files import read_format_json, write_json_atomic
@@ -128,8 +128,9 @@ class Bundle:
         return output_frames(frames, int(self.manifest.get("time_stride", 1)))
 
 
-def open_bundle(model_path: str) -> Bundle:
-    """The bundle of NAME.om, NAME.onnx or NAME.json (the manifest must sit beside it)."""
+def open_bundle(model_path: str, validate: bool = True) -> Bundle:
+    """The bundle of NAME.om, NAME.onnx or NAME.json (the manifest must sit beside it), its manifest's schema
+    checked (check_manifest) unless `validate` is False (doctor, which reports on what is there)."""
     directory, filename = os.path.split(os.path.abspath(model_path))
     name, ext = os.path.splitext(filename)
     if ext not in (".om", ".onnx", ".json"):
@@ -137,7 +138,116 @@ def open_bundle(model_path: str) -> Bundle:
     manifest = read_format_json(os.path.join(directory, name + ".json"), BUNDLE_FORMAT, BackendError,
                                 "bundle manifest", "ascend-asr convert --profile PROFILE --onnx MODEL.onnx "
                                 "--output-dir DIR")
+    if validate:
+        check_manifest(manifest, os.path.join(directory, name + ".json"), name)
     return Bundle(name, directory, manifest)
+
+
+_MANIFEST_FIX = ("convert again (`ascend-asr convert --profile PROFILE --onnx MODEL.onnx --output-dir DIR`) rather "
+                 "than editing a bundle's manifest")
+
+
+def check_manifest(manifest: dict, where: str, name: str | None = None) -> None:
+    """The whole manifest schema, before anything is run: every field the runtime reads is present and of its
+    type and range, so a damaged manifest is one run-level BackendError naming `where`, the field, what was
+    expected and found, never a failure per utterance."""
+    from .frontends import check_frontend_spec
+    from .profiles import check_frames
+    from .text import vocabulary_problem
+
+    def fail(field: str, expected: str, found) -> None:
+        raise BackendError(f"{where}: {field}: expected {expected}, found {found!r:.100}; {_MANIFEST_FIX}")
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    required = ("name", "batch_size", "frames", "shapes", "inputs", "outputs", "vocabulary", "time_stride",
+                "frontend", "onnx_sha256")
+    missing = [k for k in required if k not in manifest]
+    if missing:
+        raise BackendError(f"{where}: malformed bundle manifest: missing fields {missing}; {_MANIFEST_FIX}")
+    if not isinstance(manifest["name"], str) or (name is not None and manifest["name"] != name):
+        fail("name", f"the bundle's file name {name!r}", manifest["name"])
+    try:
+        check_batch_sizes([manifest["batch_size"]], "batch_size", _MANIFEST_FIX)
+        frames = check_frames(manifest["frames"], "frames", _MANIFEST_FIX)
+    except ProfileError as exc:
+        raise BackendError(f"{where}: {exc}") from None
+    try:
+        check_frontend_spec(manifest["frontend"], "")
+    except ProfileError as exc:
+        raise BackendError(f"{where}: {str(exc).split('; fix the profile')[0]}; {_MANIFEST_FIX}") from None
+    if list(frames) != list(manifest["frames"]):
+        fail("frames", "ascending frame gears", manifest["frames"])
+    shapes = manifest["shapes"]
+    if (not isinstance(shapes, list) or not shapes
+            or not all(isinstance(x, dict) and whole(x.get("batch")) and whole(x.get("frames")) for x in shapes)):
+        fail("shapes", "a list of {batch, frames} with whole numbers", shapes)
+    if sorted(x["frames"] for x in shapes) != list(frames):
+        fail("shapes", f"one shape per frame gear {list(frames)}", shapes)
+    if "gear_mode" in manifest and manifest["gear_mode"] != ("dymdims" if len(frames) > 1 else "static"):
+        fail("gear_mode", repr("dymdims" if len(frames) > 1 else "static") + f" for {len(frames)} gear(s)",
+             manifest["gear_mode"])
+    for key, roles in (("inputs", ("features", "lengths")), ("outputs", ("log_probs", "probs", "out_lengths"))):
+        tensors = manifest[key]
+        if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
+            fail(key, "a list of tensors {name, dtype, shape, role}", tensors)
+        try:
+            specs = [TensorSpec.from_dict(t, key, roles) for t in tensors]
+        except ProfileError as exc:
+            raise BackendError(f"{where}: {exc}; {_MANIFEST_FIX}") from None
+        names = [t.name for t in specs]
+        if any(not n for n in names) or len(set(names)) != len(names):
+            fail(f"{key} names", "distinct non-empty tensor names", names)
+        if key == "inputs" and sorted(t.role for t in specs) != ["features", "lengths"]:
+            fail("inputs", "one 'features' and one 'lengths' tensor", [t.role for t in specs])
+    stride = manifest["time_stride"]
+    if not whole(stride) or not 1 <= stride <= 64:
+        fail("time_stride", "a whole number from 1 to 64 (input frames per output frame)", stride)
+    vocab = manifest["vocabulary"]
+    if not isinstance(vocab, dict) or not isinstance(vocab.get("labels"), list):
+        fail("vocabulary", "a mapping with 'labels' (a list) and 'blank' (an id)", vocab)
+    problem = vocabulary_problem(tuple(vocab["labels"]), vocab.get("blank"))
+    if problem:
+        raise BackendError(f"{where}: vocabulary: {problem}; {_MANIFEST_FIX}")
+    if vocab.get("separator", "") not in ("", " "):
+        fail("vocabulary.separator", "'' or ' '", vocab.get("separator"))
+    digest = manifest["onnx_sha256"]
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        fail("onnx_sha256", "the ONNX file's SHA-256 (64 hex digits)", digest)
+    if "onnx_size" in manifest and (not whole(manifest["onnx_size"]) or manifest["onnx_size"] < 1):
+        fail("onnx_size", "the ONNX file's size in bytes", manifest["onnx_size"])
+    om = manifest.get("om")
+    if om is not None and not (isinstance(om, dict) and om.get("file") == f"{manifest['name']}.om"
+                               and whole(om.get("size")) and isinstance(om.get("sha256"), str)):
+        fail("om", f"null or {{file: {manifest['name']}.om, size, sha256}}", om)
+
+
+def check_bundle_name(name, where: str) -> str:
+    """A bundle name is one plain file name: NAME_bsB.onnx/.json/.om are written inside --output-dir, so a name
+    with a separator or '..' would write elsewhere."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or name.startswith(".") or "/" in name
+            or "\\" in name or "\0" in name or name != name.strip() or len(name) > 200):
+        raise OptionError(f"{where}: bundle name {name!r} is not a plain file name (it would be written outside "
+                          "--output-dir); use letters, digits, '-', '_' and '.' only, e.g. --name jasper_small")
+    return name
+
+
+def load_onnx_model(onnx_path: str):
+    """onnx.load, with an empty or undecodable file told as "not an ONNX model" (a project error)."""
+    onnx = import_onnx()
+    fix = "give the .onnx file `ascend-asr export` (or torch.onnx.export) wrote"
+    if os.path.getsize(onnx_path) == 0:
+        raise ProfileError(f"{onnx_path}: empty file, not an ONNX model; {fix}")
+    try:
+        model = onnx.load(onnx_path)
+    except Exception as exc:  # google.protobuf DecodeError, and others from a truncated file
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ProfileError(f"{onnx_path}: not an ONNX model ({reason}); {fix}") from None
+    if not model.graph.node and not model.graph.input:
+        raise ProfileError(f"{onnx_path}: not an ONNX model (no graph inside: the bytes decode as an empty "
+                           f"protobuf); {fix}")
+    return model
 
 
 def static_graph(model: onnx.ModelProto, profile: Profile, batch: int) -> onnx.ModelProto:
@@ -234,9 +344,15 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
                                         "pass batch sizes such as 1,4,8,16, or none to use the profile's "
                                         f"{list(profile.batch_sizes)}")
         profile = dataclasses.replace(profile, batch_sizes=batch_sizes)
+    check_bundle_name(name or profile.name, "--name" if name else f"{profile.source}: name")
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OptionError(f"--output-dir {output_dir}: an existing file, not a folder; give a folder (it is created "
+                          "when missing)")
+    if os.path.isdir(onnx_path):
+        raise ProfileError(f"{onnx_path}: a folder, not an ONNX model; give the .onnx file `ascend-asr export` wrote")
     if not os.path.isfile(onnx_path):
         raise ProfileError(f"{onnx_path}: ONNX model not found; export it first (`ascend-asr export`)")
-    model = onnx.load(onnx_path)
+    model = load_onnx_model(onnx_path)
     profile.validate_onnx(model, onnx_path)
     _check_symbolic_class_count(profile, model, onnx_path)
     atc_path = find_atc(atc) if build_om is not False else None

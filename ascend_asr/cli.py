@@ -9,12 +9,14 @@ from .runner import run
 COMMANDS = {
     "export": ("ascend_asr.export_cli", "upstream checkpoint (+ its config) -> ONNX"),
     "profile": ("ascend_asr.profile_cli", "a deployment profile from upstream config/checkpoint files"),
+    "plan": ("ascend_asr.plan_cli", "frame gears and batch sizes from a dataset's lengths -> a profile"),
     "convert": ("ascend_asr.convert", "ONNX + profile -> bundles (NAME.onnx + NAME.json [+ NAME.om])"),
     "preprocess": ("ascend_asr.preprocess", "dataset manifest -> prep/ (.bin per input, info, meta)"),
     "infer": ("ascend_asr.infer", "bundle + prep/ -> results/ (hyps.jsonl, summary.json)"),
     "score": ("ascend_asr.score", "results/ -> WER, CER"),
     "demo": ("ascend_asr.demo", "the whole pipeline on the bundled clips"),
     "benchmark": ("ascend_asr.benchmark", "frontend speed, demo RTF, preprocessing memory"),
+    "bench": ("ascend_asr.bench", "bundle + dataset -> throughput report (report.md, bench.json, plots)"),
     "doctor": ("ascend_asr.doctor", "CANN, pyACL/ais_bench, devices, atc, onnxruntime [+ a bundle]: why NPU or CPU"),
 }
 

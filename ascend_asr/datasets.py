@@ -43,6 +43,12 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
     """
     if os.path.isdir(path):
         return _read_librispeech(path, _librispeech_transcripts(path))
+    from .audio import special_file_problem
+
+    problem = special_file_problem(path)
+    if problem:
+        raise ManifestError(f"{path}: {problem}, not a manifest file; give a .tsv, .jsonl, NVIDIA or "
+                            "deepspeech.pytorch .json manifest or a LibriSpeech folder")
     if not os.path.isfile(path):
         raise ManifestError(f"{path}: manifest not found; give a .tsv, .jsonl, NVIDIA or deepspeech.pytorch .json "
                             "manifest or a LibriSpeech folder")
@@ -56,10 +62,10 @@ def read_manifest(path: str, data_dir: str | None = None) -> Iterator[Entry]:
     else:
         raise ManifestError(f"{path}: unknown manifest type; use .tsv (columns path, text[, duration]), "
                             ".jsonl, NVIDIA .json, or a LibriSpeech folder")
-    return _unique_ids(entries)
+    return unique_ids(entries)
 
 
-def _unique_ids(entries: Iterator[Entry]) -> Iterator[Entry]:
+def unique_ids(entries: Iterator[Entry]) -> Iterator[Entry]:
     """Repeated ids get the first free suffix -1, -2, ... (never one already taken)."""
     taken: set[str] = set()
     for entry in entries:
@@ -116,11 +122,15 @@ def _read_tsv(path: str, base: str) -> Iterator[Entry]:
     first = next(lines, (1, None))[1]
     if isinstance(first, BadEntry):
         raise ManifestError(f"{first.source}: the header line is {first.message}")
-    header = None if first is None else first.split("\t")
-    if header is None or "path" not in header or "text" not in header:
+    if first is None:
+        raise ManifestError(f"{path}: empty manifest: no header; the first line names the tab-separated columns "
+                            "'path' and 'text' ('duration' and 'id' optional), one utterance per line after it")
+    header = first.split("\t")
+    if "path" not in header or "text" not in header:
         raise ManifestError(f"{path}:1: expected a header with columns 'path' and 'text' "
                             f"(tab-separated, 'duration' optional), found {header}")
     col = {name: i for i, name in enumerate(header)}
+    ids_seen: dict[str, int] = {}
     for line_no, text in lines:
         if isinstance(text, BadEntry):
             yield text
@@ -142,7 +152,19 @@ def _read_tsv(path: str, base: str) -> Iterator[Entry]:
             yield BadEntry(source, "empty audio path; fix or remove the line")
             continue
         audio = os.path.join(base, row[col["path"]])
-        yield Utterance(_utterance_id(audio), audio, row[col["text"]], duration, source)
+        utt_id = _utterance_id(audio)
+        if "id" in col:  # an explicit id column is honoured: unique and non-empty
+            utt_id = row[col["id"]].strip()
+            if not utt_id:
+                yield BadEntry(source, "empty id in the 'id' column; give every line an id, or drop the column "
+                                       "to use the audio file names")
+                continue
+            if utt_id in ids_seen:
+                yield BadEntry(source, f"id {utt_id!r} was already used on line {ids_seen[utt_id]}; ids must be "
+                                       "unique: fix or remove the line")
+                continue
+            ids_seen[utt_id] = line_no
+        yield Utterance(utt_id, audio, row[col["text"]], duration, source)
 
 
 def _read_jsonl(path: str, base: str) -> Iterator[Entry]:
@@ -157,8 +179,13 @@ def _read_jsonl(path: str, base: str) -> Iterator[Entry]:
             item = json.loads(line)
             if not isinstance(item, dict):
                 raise TypeError(f"found a JSON {type(item).__name__}, not an object")
-            audio = next(item[k] for k in AUDIO_KEYS if k in item)
-            text = next(item[k] for k in TEXT_KEYS if k in item)
+            audio_key = next((k for k in AUDIO_KEYS if k in item), None)
+            text_key = next((k for k in TEXT_KEYS if k in item), None)
+            if audio_key is None:
+                raise ValueError(f"no {AUDIO_KEYS[0]!r} field (nor {', '.join(map(repr, AUDIO_KEYS[1:]))})")
+            if text_key is None:
+                raise ValueError("no 'text' field (nor 'transcript')")
+            audio, text = item[audio_key], item[text_key]
             _require_strings(audio=audio, text=text)
             if not audio.strip():
                 raise ValueError("empty audio path")

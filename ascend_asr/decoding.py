@@ -115,6 +115,21 @@ def check_lm_words(lm_path: str, vocab, boundary: int | None, out=None) -> None:
           file=out if out is not None else sys.stderr)
 
 
+MAX_BEAM_WIDTH = 1024
+
+
+def check_beam_width(beam_width) -> int:
+    """A beam width from 1 to MAX_BEAM_WIDTH: the search keeps and extends that many prefixes per frame (time and
+    memory grow with it), and past a few hundred a CTC beam finds nothing a narrower one misses."""
+    from .errors import OptionError
+
+    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or not 1 <= beam_width <= MAX_BEAM_WIDTH:
+        raise OptionError(f"--beam-width {beam_width!r}: expected a whole number from 1 to {MAX_BEAM_WIDTH} (each "
+                          "frame extends every kept prefix, so time and memory grow with the width, and beyond a few "
+                          "hundred the results stop improving); e.g. --beam-width 10 to 100")
+    return beam_width
+
+
 def make_decoder(vocab, scores_are_probs: bool, kind: str = "greedy", beam_width: int = 10,
                  lm_path: str | None = None, alpha: float = 0.5, beta: float = 1.0, out=None):
     """A function (scores [T, V], valid frames) -> label ids: greedy, or CTC prefix beam search
@@ -126,6 +141,7 @@ def make_decoder(vocab, scores_are_probs: bool, kind: str = "greedy", beam_width
         raise ValueError(f"decoder {kind!r}: choose greedy or beam")
     from .beam_search import prefix_beam_search
 
+    check_beam_width(beam_width)
     boundary = vocab.labels.index(" ") if " " in vocab.labels else None
     if lm_path:
         if os.path.isfile(lm_path):

@@ -37,6 +37,10 @@ class AtcError(AscendAsrError):
     """ATC could not be found or failed to build an OM."""
 
 
+class ExportError(AscendAsrError):
+    """A model could not be exported to ONNX (the exporter failed, or an opset ATC cannot take)."""
+
+
 class OptionError(AscendAsrError):
     """Options (on the command line or their API equivalents) that contradict each other or would do nothing."""
 

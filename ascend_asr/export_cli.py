@@ -45,6 +45,10 @@ def check_options(args) -> None:
     elif args.seed is not None:
         raise OptionError("--seed does nothing without --random-init (a checkpoint's weights are not random): "
                           "drop --seed")
+    if getattr(args, "opset", None) is not None:  # before any checkpoint is read
+        from .export import check_opset
+
+        check_opset(args.opset)
     if args.config and args.model_config:
         raise OptionError("--config and --model-config both give the model config, and --model-config would be "
                           "ignored: give one of them")
@@ -65,7 +69,7 @@ def main(argv=None) -> int:
                               args.model_config)
     import torch  # the export extra: imported only once the inputs are known to be good
 
-    from .export import OPSET, export_onnx
+    from .export import OPSET, check_opset, export_onnx
 
     if args.random_init:
         torch.manual_seed(args.seed or 0)
@@ -73,7 +77,7 @@ def main(argv=None) -> int:
         print("[ascend-asr] WARNING: random weights: the exported model recognizes nothing")
     else:
         model = family.load(args.checkpoint, config, use_ema=not args.no_ema)
-    opset = args.opset or OPSET
+    opset = check_opset(OPSET if args.opset is None else args.opset)
     export_onnx(model, args.output, opset=opset)
     parameters = sum(t.numel() for t in model.parameters())
     print(f"[ascend-asr] exported {family.name} ({parameters / 1e6:.2f} M parameters) -> {args.output} "

@@ -1,6 +1,7 @@
 """Audio -> model features, one path for preprocessing, the benchmark's stream and the training recipe."""
 from __future__ import annotations
 
+import multiprocessing
 from typing import NamedTuple
 
 import numpy as np
@@ -72,3 +73,12 @@ def _refuse_long_file(frontend, path: str, gears, profile_source: str) -> None:
     # one hop of slack: resampling may round the length, and a file on the boundary is decided after decoding
     if smallest_gear(frontend.aligned_frames(max(0, samples - frontend.hop_length)), gears) is None:
         raise _too_long(frontend, path, seconds, needed, gears, profile_source)
+
+
+def worker_context(method: str = "forkserver"):
+    """The start method of a worker pool where the platform has it, else spawn. infer's decode workers start
+    from a clean server process (forkserver), never forked from a parent that runs a model's threads;
+    preprocess, whose parent runs no model, forks its feature workers (no re-import, and they see the parent's
+    modules as they are)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context(method if method in methods else "spawn")

@@ -117,18 +117,126 @@ FRONTENDS = {JasperFilterbank.name: (JasperFilterbank, JasperFilterbankParams),
              KaldiFbankSpliced.name: (KaldiFbankSpliced, KaldiFbankSplicedParams)}
 
 
-def build_frontend(spec: dict, seed: int | None = None):
-    """Build a frontend from a profile's `frontend:` mapping (`name` plus parameters)."""
+MAX_N_FFT = 65536
+MAX_MEL_BINS = 512
+KALDI_WINDOWS = ("hamming", "hanning", "povey", "rectangular", "sine", "blackman")
+_FRONTEND_FIX = "fix the profile's frontend: mapping (or run `ascend-asr profile` again)"
+
+
+def _range_problem(name: str, value, params: dict) -> str:
+    """What is wrong with one frontend parameter's value (its type already checked), or ""."""
+    def outside(low, high, low_open=False):
+        if (value <= low if low_open else value < low) or value > high:
+            return f"{name}: {value!r} is outside {'(' if low_open else '['}{low}, {high}]"
+        return ""
+
+    if name == "sample_rate":
+        return outside(1000, 384000)
+    if name in ("window_size", "window_stride"):
+        return (problem := outside(0, 1.0, low_open=True)) and problem + " seconds"
+    if name in ("frame_length_ms", "frame_shift_ms"):
+        return (problem := outside(0, 1000.0, low_open=True)) and problem + " milliseconds"
+    if name == "n_fft":
+        if value < 2 or value > MAX_N_FFT or value & (value - 1):
+            return f"n_fft: {value} is not a power of two from 2 to {MAX_N_FFT}"
+        return ""
+    if name in ("n_mels", "num_mel_bins"):
+        return outside(1, MAX_MEL_BINS)
+    if name == "preemph":
+        return outside(0.0, 1.0)
+    if name in ("log_zero_guard", "std_eps", "trim_top_db", "waveform_scale"):
+        return outside(0, 1e30, low_open=True)
+    if name == "dither":
+        return outside(0.0, 1e30)
+    if name == "pad_align":
+        return outside(0, 4096)
+    if name in ("left_context", "right_context"):
+        return outside(0, 64)
+    if name == "skip_frames":
+        return outside(1, 64)
+    if name == "window" and value not in ("hamming", "hann"):
+        return f"window: {value!r} is not hamming or hann"
+    if name == "window_type" and value not in KALDI_WINDOWS:
+        return f"window_type: {value!r} is not one of Kaldi's {list(KALDI_WINDOWS)}"
+    return ""
+
+
+def _type_problem(name: str, value, annotation) -> str:
+    """Types exactly as the parameter dataclass declares them: int (not bool, not 64.0), float (an int is fine,
+    NaN/Inf are not), bool, str, and `X | None`."""
+    text = str(annotation)
+    if "None" in text and value is None:
+        return ""
+    if text.startswith("int") or annotation is int:
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif text.startswith("float") or annotation is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        want = "a finite number"
+    elif text.startswith("bool") or annotation is bool:
+        ok, want = isinstance(value, bool), "true or false"
+    elif text.startswith("str") or annotation is str:
+        ok, want = isinstance(value, str), "a string" + (" or null" if "None" in text else "")
+    else:
+        return ""
+    return "" if ok else f"{name}: expected {want}, found {value!r:.60}"
+
+
+def check_frontend_spec(spec, where: str = "") -> tuple[str, dict]:
+    """(name, parameters) of a profile's `frontend:` mapping, every parameter of the type its dataclass field
+    declares and within range; otherwise ProfileError naming `where` (the profile or prep.json), the parameter,
+    what was expected and found, and the fix."""
+    prefix = f"{where}: frontend" if where else "frontend"
+    if not isinstance(spec, dict):
+        raise ProfileError(f"{prefix}: expected a mapping with 'name' and parameters, found {spec!r:.80}; "
+                           f"{_FRONTEND_FIX}")
     spec = dict(spec)
     name = spec.pop("name", None)
-    if name not in FRONTENDS:
-        raise ProfileError(f"unknown frontend {name!r}; known: {sorted(FRONTENDS)}")
-    cls, params_cls = FRONTENDS[name]
-    known = {f.name for f in dataclasses.fields(params_cls)}
-    unknown = sorted(set(spec) - known)
+    if not isinstance(name, str) or name not in FRONTENDS:
+        raise ProfileError(f"{prefix}: unknown frontend {name!r}; known: {sorted(FRONTENDS)}")
+    _, params_cls = FRONTENDS[name]
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    unknown = sorted(set(spec) - set(fields), key=str)
     if unknown:
-        raise ProfileError(f"frontend {name}: unknown parameters {unknown}; known: {sorted(known)}")
-    return cls(params_cls(**spec), seed=seed)
+        raise ProfileError(f"{prefix} {name}: unknown parameters {unknown}; known: {sorted(fields)}")
+    import typing
+
+    hints = typing.get_type_hints(params_cls)
+    problems = [_type_problem(key, value, hints.get(key, fields[key].type)) for key, value in spec.items()]
+    problems = [p for p in problems if p]
+    if not problems:
+        merged = {**{k: f.default for k, f in fields.items()}, **spec}
+        problems = [p for p in (_range_problem(k, v, merged) for k, v in spec.items()) if p]
+        if not problems:
+            problems = _geometry_problems(name, merged)
+    if problems:
+        raise ProfileError(f"{prefix} {name}: {'; '.join(problems)}; {_FRONTEND_FIX}")
+    return name, spec
+
+
+def _geometry_problems(name: str, p: dict) -> list[str]:
+    """Windows that are at least 2 samples, hops of at least 1, and n_fft that holds the window."""
+    if name == KaldiFbankSpliced.name:
+        window, hop = int(p["sample_rate"] * p["frame_length_ms"] / 1000), int(p["sample_rate"] * p["frame_shift_ms"] / 1000)
+    else:
+        window, hop = int(p["sample_rate"] * p["window_size"]), int(p["sample_rate"] * p["window_stride"])
+    problems = []
+    if window < 2:
+        problems.append(f"the window is {window} samples at {p['sample_rate']} Hz: it needs at least 2")
+    if hop < 1:
+        problems.append(f"the hop is {hop} samples at {p['sample_rate']} Hz: it needs at least 1")
+    if "n_fft" in p and window > p["n_fft"]:
+        problems.append(f"n_fft {p['n_fft']} is smaller than the window of {window} samples")
+    if name == DeepSpeechSpectrogram.name and window > MAX_N_FFT:
+        problems.append(f"the window of {window} samples (its FFT size) exceeds {MAX_N_FFT}")
+    return problems
+
+
+def build_frontend(spec: dict, seed: int | None = None, source: str = ""):
+    """Build a frontend from a profile's `frontend:` mapping (`name` plus parameters), checked first
+    (check_frontend_spec); `source` names the file it came from in errors."""
+    name, params = check_frontend_spec(spec, source)
+    cls, params_cls = FRONTENDS[name]
+    return cls(params_cls(**params), seed=seed)
 
 
 def frontend_spec(frontend) -> dict:

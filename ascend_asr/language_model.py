@@ -56,7 +56,7 @@ class KenLM:
         if not path.is_file():
             raise FileNotFoundError(f"language model not found: {path}")
         self._kenlm = kenlm
-        self._model = kenlm.Model(str(path))
+        self._model = _open_kenlm(kenlm, path)
         self.order = int(self._model.order)
         self._states: dict = {}
         self._scores: dict = {}
@@ -101,6 +101,78 @@ class KenLM:
                 self._scores.clear()
             self._scores[key] = value
         return value
+
+
+KENLM_BINARY_MAGIC = b"mmap lm "
+
+
+def _kenlm_reason(exc: BaseException) -> str:
+    """kenlm's message without its C++ signature: the part after 'threw ...Exception.', on one line."""
+    text = " ".join(str(exc).split())
+    if "Exception." in text:
+        text = text.split("Exception.", 1)[1].strip()
+    text = text.rstrip(")").strip()
+    return (text[:240] + "...") if len(text) > 240 else (text or type(exc).__name__)
+
+
+def _open_kenlm(kenlm, path: Path):
+    """kenlm.Model(path), with every failure of kenlm (OSError, UnicodeDecodeError, RuntimeError...) turned into
+    one ArpaError naming the file. ARPA text gets the pure-Python reader's header check first (cheap: it stops at
+    the first n-gram section), so the common mistakes are told in our words, with the line."""
+    fix = "check it with kenlm's query or rebuild it (lmplz, build_binary)"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(len(KENLM_BINARY_MAGIC))
+    except OSError as exc:
+        raise ArpaError(f"{path}: cannot read the language model ({exc.strerror or exc}); check the --lm path") \
+            from exc
+    if size == 0:
+        raise ArpaError(f"{path}: empty file, not a valid ARPA or kenlm binary; {fix}")
+    if head != KENLM_BINARY_MAGIC:
+        check_arpa_header(path)
+    try:
+        return kenlm.Model(str(path))
+    except Exception as exc:  # kenlm raises OSError, UnicodeDecodeError (in its own message) and others
+        raise ArpaError(f"{path}: not a valid ARPA or kenlm binary: {_kenlm_reason(exc)}; {fix}") from None
+
+
+def check_arpa_header(path) -> dict[int, int]:
+    """The \\data\\ counts of an ARPA text file, read up to its first n-gram section (the file's head only).
+    Raises ArpaError naming the file and line when that head is not ARPA: not UTF-8, no \\data\\, a line that
+    is not 'ngram N=count', orders not 1..N."""
+    declared: dict[int, int] = {}
+    in_data = False
+    try:
+        with open(path, "rb") as f:
+            for number, raw in enumerate(_utf8_lines(f, path), 1):
+                line = raw.strip()
+                where = f"{path}:{number}"
+                if not line:
+                    continue
+                if line == "\\data\\":
+                    in_data = True
+                elif in_data and line.startswith("\\"):
+                    break
+                elif in_data:
+                    n, eq, count = line[len("ngram "):].partition("=")
+                    if not line.startswith("ngram ") or not eq:
+                        raise ArpaError(f"{where}: expected 'ngram N=count' in \\data\\, got {line[:80]!r}; "
+                                        f"{_ARPA_FIX}")
+                    order = _count(n.strip(), "N in 'ngram N=count'", where)
+                    declared[order] = _count(count.strip(), "the count in 'ngram N=count'", where)
+                if number > 10_000 and not in_data:
+                    break
+    except OSError as exc:
+        raise ArpaError(f"{path}: cannot read the language model ({exc.strerror or exc}); check the --lm path") \
+            from exc
+    if not declared:
+        raise ArpaError(f"{path}: not a valid ARPA or kenlm binary: no \\data\\ header with 'ngram N=count' "
+                        f"lines; {_ARPA_FIX}")
+    if sorted(declared) != list(range(1, len(declared) + 1)):
+        raise ArpaError(f"{path}: the \\data\\ header declares n-gram orders {sorted(declared)}, expected 1..N "
+                        f"with none missing; {_ARPA_FIX}")
+    return declared
 
 
 class ArpaLM:

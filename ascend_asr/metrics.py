@@ -43,6 +43,7 @@ class Score:
     utterances: int
     words: ErrorCounts
     chars: ErrorCounts
+    empty_references: int = 0  # utterances whose reference is empty: left out of the totals (a rate needs words)
 
     @property
     def wer(self) -> float | None:
@@ -55,17 +56,34 @@ class Score:
     def to_dict(self) -> dict:
         return {"utterances": self.utterances, "wer": self.wer, "cer": self.cer,
                 "word_errors": self.words.errors, "reference_words": self.words.reference_length,
-                "char_errors": self.chars.errors, "reference_chars": self.chars.reference_length}
+                "char_errors": self.chars.errors, "reference_chars": self.chars.reference_length,
+                "empty_references": self.empty_references}
 
 
-def score(pairs) -> Score:
-    """Total WER / CER over (reference, hypothesis) pairs: summed errors over summed lengths."""
-    words, chars, n = ErrorCounts(0, 0), ErrorCounts(0, 0), 0
+def empty_reference_warning(count: int, total: int) -> str:
+    return (f"[ascend-asr] WARNING: {count} of {total} utterance(s) have an empty reference (no words once "
+            "normalised to the model's alphabet): they are left out of WER/CER, whose rate needs reference words; "
+            "fix their transcripts in the manifest to score them")
+
+
+def score(pairs, warn=True) -> Score:
+    """Total WER / CER over (reference, hypothesis) pairs: summed errors over summed lengths. A pair whose
+    reference is empty is left out of the totals (its errors would be insertions over zero words: a WER of
+    400% for 4 inserted words) and counted in `empty_references`, with a warning on stderr (`warn`: True,
+    False, or a stream)."""
+    import sys
+
+    words, chars, n, empty = ErrorCounts(0, 0), ErrorCounts(0, 0), 0, 0
     for reference, hypothesis in pairs:
+        n += 1
+        if not str(reference).split():
+            empty += 1
+            continue
         words += word_errors(reference, hypothesis)
         chars += char_errors(reference, hypothesis)
-        n += 1
-    return Score(n, words, chars)
+    if empty and warn:
+        print(empty_reference_warning(empty, n), file=sys.stderr if warn is True else warn, flush=True)
+    return Score(n, words, chars, empty)
 
 
 def percent(rate: float | None) -> str:

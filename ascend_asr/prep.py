@@ -129,12 +129,60 @@ class PrepDir:
     def load(self, row: dict) -> dict[str, np.ndarray]:
         """Every input tensor of one utterance, each checked against its expected byte size."""
         dirs = self.info.get("input_dirs")
-        return {spec.name: read_bin(bin_path(self.path, spec, row["stem"], dirs), spec.dtype,
-                                    utterance_shape(spec, row["padded_frames"]))
-                for spec in self.inputs}
+        fix = "rerun preprocess for this utterance (delete its meta.jsonl row, or preprocess into a new folder)"
+        tensors = {}
+        for spec in self.inputs:
+            path = bin_path(self.path, spec, row["stem"], dirs)
+            array = read_bin(path, spec.dtype, utterance_shape(spec, row["padded_frames"]))
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+                raise TensorFileError(f"{path}: {bad} non-finite values (NaN or Inf) in input {spec.name}; the "
+                                      f"features are damaged: {fix}")
+            if spec.role == "lengths":
+                frames, padded = row.get("frames"), row["padded_frames"]
+                if isinstance(frames, int) and not isinstance(frames, bool):
+                    if not 1 <= frames <= padded:
+                        raise TensorFileError(f"{path}: meta.jsonl frames {frames} is outside 1..{padded} (its "
+                                              f"padded_frames); {fix}")
+                    found = sorted({int(v) for v in np.unique(array)})
+                    if found != [frames]:
+                        raise TensorFileError(f"{path}: lengths {found[:5]} disagree with meta.jsonl frames "
+                                              f"{frames} (stem {row['stem']}); {fix}")
+            tensors[spec.name] = array
+        return tensors
 
 
-def read_meta(path: str, log=None) -> list[dict]:
+def check_unique_ids(rows: list, source: str, refuse: bool, log=None) -> None:
+    """One id per stem: results (hyps.jsonl, score) are keyed by id, so an id on two stems would have one
+    utterance's result stand for the other's. Refused (TensorFileError naming both stems) when `refuse`, else a
+    warning on `log` (stderr) naming them."""
+    stems_of: dict = {}
+    repeated = []
+    for row in rows:
+        key = row.get("id")
+        if isinstance(key, (str, int)) and not isinstance(key, bool):
+            if key in stems_of and stems_of[key] != row["stem"]:
+                repeated.append((key, stems_of[key], row["stem"]))
+            stems_of.setdefault(key, row["stem"])
+    if not repeated:
+        return
+    key, first, second = repeated[0]
+    message = (f"{source}: id {key!r} is on two stems, {first} and {second}" +
+               (f" (and {len(repeated) - 1} more repeated ids)" if len(repeated) > 1 else "") +
+               ": results are keyed by id, so one would stand for the other; remove the wrong row (and its .bin "
+               "files), or preprocess again into a new folder from manifests with unique ids")
+    if refuse:
+        raise TensorFileError(message)
+    print(f"[ascend-asr] WARNING: {message}", file=log or sys.stderr, flush=True)
+
+
+# Refusing repeated ids outright needs preprocess to make ids unique across several manifests joined in one
+# run (ModelZoo's --val_manifests): until it does, prep/ folders it wrote legitimately repeat them, and a
+# repeated id is a visible warning.
+REFUSE_DUPLICATE_IDS = True
+
+
+def read_meta(path: str, log=None, refuse_duplicate_ids: bool | None = None) -> list[dict]:
     """meta.jsonl rows, stems checked and duplicates dropped, in stem order. A stem names files, so one that
     preprocess cannot have written stops the run; other fields are checked per utterance by infer (a damaged
     row costs that utterance only)."""
@@ -145,7 +193,10 @@ def read_meta(path: str, log=None) -> list[dict]:
             raise TensorFileError(f"{source} (row {n}): expected a JSON object; remove the line and rerun preprocess "
                                   "to redo that utterance")
         check_stem(row.get("stem"), f"{source} (row {n})")
-    return sorted(dedupe_rows(rows, source, log), key=lambda r: r["stem"])
+    rows = dedupe_rows(rows, source, log)
+    check_unique_ids(rows, source, REFUSE_DUPLICATE_IDS if refuse_duplicate_ids is None else refuse_duplicate_ids,
+                     log)
+    return sorted(rows, key=lambda r: r["stem"])
 
 
 def open_prep(path: str, log=None) -> PrepDir:

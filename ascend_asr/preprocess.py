@@ -6,20 +6,24 @@ utterance is reported, counted and skipped; a rerun resumes where the last run s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import sys
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from tqdm import tqdm
 
 from .admission import check_manifest_duration
-from .datasets import BadEntry, read_manifest
-from .errors import AscendAsrError, TensorFileError, describe_exception
-from .featurize import featurize
+from .datasets import BadEntry, read_manifest, unique_ids
+from .errors import AscendAsrError, OptionError, TensorFileError, describe_exception
+from .featurize import featurize, worker_context
 from .frontends import build_frontend, frontend_spec
 from .lock import FolderLock
 from .prep import (
@@ -62,7 +66,7 @@ def read_manifests(manifests, data_dir: str | None):
     """Entries of one manifest, or of several in a row (as ModelZoo's --val_manifests); a missing
     manifest is an error before anything is read or written."""
     readers = [read_manifest(m, data_dir) for m in ([manifests] if isinstance(manifests, str) else manifests)]
-    return itertools.chain.from_iterable(readers)
+    return unique_ids(itertools.chain.from_iterable(readers))  # ids stay unique across manifests too
 
 
 def preprocess(manifest, output: str, *args, **kwargs) -> PrepSummary:
@@ -72,11 +76,54 @@ def preprocess(manifest, output: str, *args, **kwargs) -> PrepSummary:
         return _preprocess(manifest, output, *args, **kwargs)
 
 
+_WORKER = None  # in a feature worker process: (frontend, profile, resample, mix_to_mono)
+
+
+def _init_worker(profile: Profile, resample: bool, mix_to_mono: bool) -> None:
+    global _WORKER
+    _WORKER = (build_frontend(profile.frontend), profile, resample, mix_to_mono)  # one frontend per worker
+
+
+def _featurize_in_worker(entry):
+    return _featurize_entry(entry, *_WORKER)
+
+
+def _featurize_entry(entry, frontend, profile: Profile, resample: bool, mix_to_mono: bool) -> tuple:
+    """("ok", model input tensors, valid frames, duration) of one manifest entry, or ("error", whether the
+    error is one of ours, its text, its description): what crosses back from a worker process."""
+    try:
+        check_manifest_duration(entry, frontend, profile.frames, profile.source)  # before reading the audio
+        utt = featurize(frontend, entry.audio_path, profile.frames, resample=resample,
+                        mix_to_mono=mix_to_mono, profile_source=profile.source)
+        tensors = utterance_tensors(utt.feats, utt.valid, profile.inputs, utt.gear)
+    except Exception as exc:  # whatever one utterance provokes costs that utterance only
+        return "error", isinstance(exc, AscendAsrError), str(exc), describe_exception(exc)
+    return "ok", tensors, utt.valid, utt.gear, utt.duration  # duration of the file, before any silence trimming
+
+
+def _failure_message(audio_path: str, ours: bool, text: str, described: str) -> str:
+    if ours:
+        return text if audio_path in text else f"{audio_path}: {text}"
+    # not a refusal of ours: say where it came from, so that a bug stays visible
+    return (f"{audio_path}: unexpected {described}; check the file (e.g. `sox --i {audio_path}`) or remove it from "
+            "the manifest, and report this if the file plays normally")
+
+
+def default_workers() -> int:
+    """Feature worker processes by default: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | None = None,
                 resample: bool = True, mix_to_mono: bool = True, limit: int | None = None,
-                progress: bool = True, input_dirs: dict | None = None, log=None) -> PrepSummary:
+                progress: bool = True, input_dirs: dict | None = None, log=None, workers: int = 1) -> PrepSummary:
     """Write prep/ for `manifest`; `input_dirs` maps input names to other folders (absolute or
-    relative to `output`), as the ModelZoo scripts' --save_bin_0/--save_bin_1 do."""
+    relative to `output`), as the ModelZoo scripts' --save_bin_0/--save_bin_1 do. With `workers` > 1,
+    features are computed in that many processes and written here in manifest order, so prep/ is the
+    same byte for byte as with one."""
     started, wall_start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     log = log or sys.stderr
     if isinstance(profile, str):
@@ -90,7 +137,50 @@ def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | N
     failures = []
     resumed = written = 0
     audio_seconds = 0.0
-    with JsonlAppender(os.path.join(output, META)) as meta:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise OptionError(f"--workers {workers!r}: give a whole number of at least 1 (e.g. {default_workers()})")
+
+    def finish(stem, entry, result) -> None:
+        """Write one computed utterance (or count its failure), in manifest order."""
+        nonlocal written, audio_seconds
+        if result[0] == "ok":
+            _, tensors, valid, gear, duration = result
+            try:
+                text = profile.vocabulary.normalize(entry.text)
+            except Exception as exc:  # whatever one utterance provokes costs that utterance only
+                result = "error", isinstance(exc, AscendAsrError), str(exc), describe_exception(exc)
+        if result[0] == "error":
+            message = _failure_message(entry.audio_path, *result[1:])
+            failures.append({"stem": stem, "id": entry.id, "audio": entry.audio_path, "source": entry.source,
+                             "error": message})
+            tqdm.write(f"[ascend-asr] skipped {entry.id} ({entry.source}): {message}", file=log)
+            return
+        target = None
+        try:
+            for spec, tensor in zip(profile.inputs, tensors.values()):
+                target = bin_path(output, spec, stem, input_dirs)
+                write_bin(target, tensor, spec.dtype)
+            target = os.path.join(output, META)
+            meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
+                        "frames": valid, "padded_frames": gear, "text": text, "raw_text": entry.text})
+        except OSError as exc:  # disk full, permissions: the run's problem, not the utterance's
+            raise output_write_error(exc, target or output, output) from exc
+        written += 1
+        audio_seconds += duration
+
+    def finish_first() -> None:
+        stem, entry, future = queue.popleft()
+        try:
+            result = future.result()
+        except BrokenProcessPool as exc:  # a worker died (killed, out of memory, a crash in a native library)
+            raise AscendAsrError(f"{entry.audio_path}: a feature worker process died while preprocessing this "
+                                 f"utterance or one near it ({exc}); rerun the same command (it resumes), with "
+                                 "--workers 1 to find the file if it recurs") from exc
+        finish(stem, entry, result)
+
+    queue, pool = deque(), None  # (stem, entry, future) computing in the pool, in manifest order
+    with contextlib.ExitStack() as stack:
+        meta = stack.enter_context(JsonlAppender(os.path.join(output, META)))
         for index, entry in enumerate(tqdm(entries, desc="preprocess", unit="utt", disable=not progress)):
             if limit is not None and index >= limit:
                 break
@@ -107,36 +197,19 @@ def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | N
                 resumed += 1
                 audio_seconds += done[stem]["duration"]
                 continue
-            try:
-                check_manifest_duration(entry, frontend, profile.frames, profile.source)  # before reading the audio
-                utt = featurize(frontend, entry.audio_path, profile.frames, resample=resample,
-                                mix_to_mono=mix_to_mono, profile_source=profile.source)
-                tensors = utterance_tensors(utt.feats, utt.valid, profile.inputs, utt.gear)
-                text = profile.vocabulary.normalize(entry.text)
-            except Exception as exc:  # whatever one utterance provokes costs that utterance only
-                if isinstance(exc, AscendAsrError):
-                    message = str(exc) if entry.audio_path in str(exc) else f"{entry.audio_path}: {exc}"
-                else:  # not a refusal of ours: say where it came from, so that a bug stays visible
-                    message = (f"{entry.audio_path}: unexpected {describe_exception(exc)}; check the file "
-                               f"(e.g. `sox --i {entry.audio_path}`) or remove it from the manifest, and report "
-                               "this if the file plays normally")
-                failures.append({"stem": stem, "id": entry.id, "audio": entry.audio_path, "source": entry.source,
-                                 "error": message})
-                tqdm.write(f"[ascend-asr] skipped {entry.id} ({entry.source}): {message}", file=log)
+            if workers == 1:
+                finish(stem, entry, _featurize_entry(entry, frontend, profile, resample, mix_to_mono))
                 continue
-            duration = utt.duration  # of the file, before any silence trimming
-            target = None
-            try:
-                for spec, tensor in zip(profile.inputs, tensors.values()):
-                    target = bin_path(output, spec, stem, input_dirs)
-                    write_bin(target, tensor, spec.dtype)
-                target = os.path.join(output, META)
-                meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
-                            "frames": utt.valid, "padded_frames": utt.gear, "text": text, "raw_text": entry.text})
-            except OSError as exc:  # disk full, permissions: the run's problem, not the utterance's
-                raise output_write_error(exc, target or output, output) from exc
-            written += 1
-            audio_seconds += duration
+            if pool is None:  # started on the first utterance to compute: none for a finished folder
+                pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=worker_context("fork"),
+                                                               initializer=_init_worker,
+                                                               initargs=(profile, resample, mix_to_mono)))
+                stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # interrupted: wait for none
+            queue.append((stem, entry, pool.submit(_featurize_in_worker, entry)))
+            while len(queue) > 4 * workers or (queue and queue[0][2].done()):  # memory stays bounded
+                finish_first()
+        while queue:
+            finish_first()
     prep = read_meta(output)
     failures = _merged_failures(output, failures, prep, limit)
     this_run = {"started": started, "wall_time_s": round(time.perf_counter() - wall_start, 3), "written": written,
@@ -201,6 +274,17 @@ def _resume_state(output: str, settings: dict) -> dict[str, dict]:
     return {r["stem"]: r for r in rows}
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ascend-asr preprocess", description=__doc__.splitlines()[0])
     p.add_argument("--manifest", required=True, help=".tsv, .jsonl, NVIDIA .json, or a LibriSpeech folder")
@@ -209,7 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder that relative audio paths start from (default: the manifest's)")
     p.add_argument("--no-resample", action="store_true", help="refuse audio at another sample rate")
     p.add_argument("--no-mix", action="store_true", help="refuse audio with more than one channel")
-    p.add_argument("--limit", type=int, help="only the first N manifest entries")
+    p.add_argument("--limit", type=positive_int, help="only the first N manifest entries")
+    p.add_argument("--workers", type=positive_int, default=default_workers(),
+                   help="processes computing features (default: the cores, here %(default)s); prep/ is the same "
+                        "whatever the number")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--strict", action="store_true",
                    help="exit 3 if any utterance failed (without it: only if every one failed); "
@@ -220,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     summary = preprocess(args.manifest, args.output, args.profile, args.data_dir, resample=not args.no_resample,
-                         mix_to_mono=not args.no_mix, limit=args.limit, progress=not args.no_progress)
+                         mix_to_mono=not args.no_mix, limit=args.limit, progress=not args.no_progress,
+                         workers=args.workers)
     print(f"[ascend-asr] prep: {summary.written} written, {summary.resumed} resumed, {summary.failed} failed, "
           f"{summary.audio_seconds:.1f} s of audio -> {summary.output}")
     return exit_status(summary.failed, summary.written + summary.resumed, args.strict,

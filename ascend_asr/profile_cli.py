@@ -3,9 +3,11 @@
     ascend-asr profile --family jasper --config jasper10x5dr_speedp-online_speca.yaml --output my_jasper.yaml
     ascend-asr profile --family deepspeech2 --checkpoint an4_pretrained_v3.ckpt --output my_ds2.yaml
     ascend-asr profile --family lstm_ctc --config conf/ctc_config.yaml --output my_lstm.yaml
+    ascend-asr profile --family jasper --config jasper.yaml --gears auto --manifest dev.tsv --output my_jasper.yaml
 
 The family's default profile gives what upstream files do not say (batch sizes, frame gears, ATC
-options); every command then takes `--profile my.yaml`.
+options); every command then takes `--profile my.yaml`. `--gears auto --manifest DATA` plans the frame gears
+and batch sizes from the dataset's lengths instead (as `ascend-asr plan` does).
 """
 from __future__ import annotations
 
@@ -66,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="profile to take batch sizes, gears and ATC options from "
                                   "(default: the family's own)")
     p.add_argument("--frames", help="comma-separated frame gears (default: the base profile's)")
-    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default: the base profile's)")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default: the base profile's; with --gears "
+                                         "auto, the candidates)")
+    p.add_argument("--gears", choices=["auto"], help="auto: plan frame gears and batch sizes from --manifest's "
+                                                     "lengths (ascend-asr plan)")
+    p.add_argument("--manifest", help="with --gears auto: the dataset whose lengths the gears are planned for")
+    p.add_argument("--max-gears", type=int, help="with --gears auto: gear budget, 2 to 100 (default 16)")
     return p
 
 
@@ -84,13 +91,44 @@ def int_list(text: str | None, flag: str) -> list[int] | None:
     return values
 
 
+def check_gear_options(args) -> None:
+    from .errors import OptionError
+
+    if args.gears == "auto":
+        if not args.manifest:
+            raise OptionError("--gears auto plans the gears from a dataset's lengths: give --manifest DATA")
+        if args.frames:
+            raise OptionError("--gears auto and --frames both set the frame gears; drop one of them")
+    elif args.manifest or args.max_gears is not None:
+        raise OptionError("--manifest and --max-gears do something only with --gears auto; add it or drop them")
+
+
+def plan_gears_into(d: dict, manifest: str, max_gears: int | None) -> None:
+    """Replace the profile mapping's frames and batch sizes (its own, the candidates) by those planned for
+    `manifest` with its frontend."""
+    from .frontends import build_frontend
+    from .plan_cli import manifest_frames, plan_for
+    from .planner import DEFAULT_GEARS
+
+    frontend = build_frontend(d["frontend"])
+    plan = plan_for(frontend, manifest_frames(frontend, manifest), DEFAULT_GEARS if max_gears is None else max_gears,
+                    d["batch_sizes"])
+    d["frames"], d["batch_sizes"] = list(plan.gears), list(plan.batch_sizes)
+    print(f"[ascend-asr] planned {len(plan.gears)} gears for {plan.utterances} utterances of {manifest}: "
+          f"{', '.join(map(str, plan.gears))}; batch sizes {', '.join(map(str, plan.batch_sizes))}; predicted "
+          f"padding efficiency {plan.efficiency:.3f}")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     family = get_family(args.family)
     upstream = family.read_upstream(args.config, args.checkpoint)
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
+    check_gear_options(args)
     d = profile_dict(family, upstream, name, args.base, int_list(args.frames, "--frames"),
                      int_list(args.batch_sizes, "--batch-sizes"))
+    if args.gears == "auto":
+        plan_gears_into(d, args.manifest, args.max_gears)
     profile_from_dict(dict(d), args.output)  # refuse to write a profile that would not load
     header = f"# written by ascend-asr profile --family {family.name} from {upstream.source or 'presets'}\n"
     write_text_atomic(args.output, header + yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None))

@@ -193,36 +193,99 @@ def load_profile(name_or_path: str) -> Profile:
     return profile_from_dict(d, path)
 
 
+# the keys a profile may have: those Profile.to_dict writes, plus `warning` and the `source` that
+# `ascend-asr profile` records
+PROFILE_KEYS = ("name", "family", "model_config", "inputs", "outputs", "batch_sizes", "frames", "frontend",
+                "vocabulary", "atc", "time_stride", "warning", "source")
+MAX_FRAMES = 100_000  # one gear's frame count: 1000 s at a 10 ms hop, far past any compiled ASR graph
+# ATC's documented values (docs: ATC parameters); soc_version is checked for its form only
+ATC_CHOICES = {
+    "precision_mode": ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision",
+                       "allow_mix_precision_fp16", "force_fp32", "cube_fp16in_fp32out", "allow_mix_precision_bf16",
+                       "allow_fp32_to_bf16"),
+    "op_select_implmode": ("high_performance", "high_precision", "high_precision_for_all",
+                           "high_performance_for_all"),
+    "log": ("debug", "info", "warning", "error", "null"),
+    "input_format": ("ND", "NCHW", "NHWC", "NCDHW", "NDHWC"),
+}
+ATC_KEYS = (*ATC_CHOICES, "soc_version")
+
+
+def check_frames(values, where: str, fix: str, align: int = 1) -> tuple[int, ...]:
+    """Frame gears as a sorted tuple: a non-empty list of distinct whole numbers from 1 to MAX_FRAMES (no
+    256.5, no strings, no bools), multiples of `align`, at most 100 (ATC --dynamic_dims); else ProfileError
+    naming `where`, what was found and `fix`."""
+    values = distinct_whole_numbers(values, where, "frame gears", MAX_FRAMES,
+                                    f"frame gears are whole numbers from 1 to {MAX_FRAMES}", fix)
+    if len(values) > 100:
+        raise ProfileError(f"{where}: {len(values)} frame gears; ATC --dynamic_dims allows at most 100 ({fix})")
+    unaligned = [f for f in values if align > 1 and f % align]
+    if unaligned:
+        raise ProfileError(f"{where}: frame gears {unaligned} are not multiples of the frontend's "
+                           f"pad_align={align}; {fix}")
+    return tuple(sorted(int(v) for v in values))
+
+
+def check_atc_options(atc, source: str) -> dict:
+    """The profile's `atc:` mapping: known keys, and values ATC documents (a typo would fail only in ATC)."""
+    if atc is None:
+        return {}
+    if not isinstance(atc, dict):
+        raise ProfileError(f"{source}: atc: expected a mapping of ATC options, found {atc!r:.80}; known keys: "
+                           f"{list(ATC_KEYS)}")
+    unknown = sorted((k for k in atc if k not in ATC_KEYS), key=str)
+    if unknown:
+        raise ProfileError(f"{source}: atc: unknown options {unknown}; known: {list(ATC_KEYS)} (others are not "
+                           "passed to ATC)")
+    for key, choices in ATC_CHOICES.items():
+        if key in atc and atc[key] not in choices:
+            raise ProfileError(f"{source}: atc.{key}: {atc[key]!r} is not one of ATC's values {list(choices)}; "
+                               f"set one of them (see ATC's --{key})")
+    soc = atc.get("soc_version")
+    if soc is not None and not (isinstance(soc, str) and soc.startswith("Ascend") and soc.isalnum()):
+        raise ProfileError(f"{source}: atc.soc_version: {soc!r} is not a chip name such as Ascend310P3 "
+                           "(`npu-smi info` shows it)")
+    return dict(atc)
+
+
 def profile_from_dict(d: dict, source: str) -> Profile:
     if not isinstance(d, dict):
         raise ProfileError(f"{source}: a profile is a YAML mapping; found {type(d).__name__}")
+    unknown = sorted((k for k in d if k not in PROFILE_KEYS), key=str)
+    if unknown:
+        raise ProfileError(f"{source}: unknown keys {unknown}; known: {list(PROFILE_KEYS)} (a misspelt key would "
+                           "be ignored: fix or remove it)")
     required = ("name", "family", "batch_sizes", "frames", "frontend", "vocabulary")
     missing = [k for k in required if k not in d]
     if missing:
         raise ProfileError(f"{source}: missing keys {missing}")
+    from .frontends import check_frontend_spec
+
+    check_frontend_spec(d["frontend"], source)
+    vocabulary = Vocabulary.from_spec(d["vocabulary"], source)
+    if not isinstance(d["family"], str) or not d["family"]:
+        raise ProfileError(f"{source}: family: expected a family name such as jasper, found {d['family']!r}")
+    time_stride = d.get("time_stride", 1)
+    if isinstance(time_stride, bool) or not isinstance(time_stride, int) or not 1 <= time_stride <= 64:
+        raise ProfileError(f"{source}: time_stride: expected a whole number from 1 to 64 (input frames per output "
+                           f"frame), found {time_stride!r}")
     if "inputs" not in d or "outputs" not in d or "time_stride" not in d:
         d = {**family_io(d, source), **d}
+    for key in ("inputs", "outputs"):
+        if not isinstance(d[key], list) or not all(isinstance(t, dict) for t in d[key]):
+            raise ProfileError(f"{source}: {key}: expected a list of tensors (name, dtype, shape, role), found "
+                               f"{d[key]!r:.80}")
     inputs = tuple(TensorSpec.from_dict(t, source, INPUT_ROLES) for t in d["inputs"])
     outputs = tuple(TensorSpec.from_dict(t, source, OUTPUT_ROLES) for t in d["outputs"])
     if sorted(t.role for t in inputs) != sorted(INPUT_ROLES):
         raise ProfileError(f"{source}: inputs need exactly one 'features' and one 'lengths' tensor")
     if not any(t.role in ("log_probs", "probs") for t in outputs):
         raise ProfileError(f"{source}: outputs need a 'log_probs' or 'probs' tensor")
-    try:
-        frames = tuple(sorted(int(f) for f in d["frames"]))
-    except (TypeError, ValueError) as exc:
-        raise ProfileError(f"{source}: 'frames' must be a list of positive ints; found {d['frames']!r}") from exc
-    if not frames or min(frames) <= 0:
-        raise ProfileError(f"{source}: 'frames' must be a non-empty list of positive ints; found {d['frames']!r}")
-    batch_sizes = check_batch_sizes(d["batch_sizes"], f"{source}: batch_sizes", "set e.g. batch_sizes: [1, 4, 8, 16] in the profile")
-    vocabulary = Vocabulary.from_spec(d["vocabulary"])
-    _check_class_count(outputs, vocabulary, source)
     align = int(d["frontend"].get("pad_align", 1))
-    unaligned = [f for f in frames if align > 1 and f % align]
-    if unaligned:
-        raise ProfileError(f"{source}: frame gears {unaligned} are not multiples of the frontend's pad_align={align}")
-    if len(frames) > 100:
-        raise ProfileError(f"{source}: {len(frames)} frame gears; ATC --dynamic_dims allows at most 100")
+    frames = check_frames(d["frames"], f"{source}: frames", "set e.g. frames: [256, 512, 1024] in the profile",
+                          align)
+    batch_sizes = check_batch_sizes(d["batch_sizes"], f"{source}: batch_sizes", "set e.g. batch_sizes: [1, 4, 8, 16] in the profile")
+    _check_class_count(outputs, vocabulary, source)
     frontend = dict(d["frontend"])
     if frontend.get("cmvn_stats"):
         frontend["cmvn_stats"] = resolve_profile_path(str(frontend["cmvn_stats"]), source)
@@ -231,7 +294,7 @@ def profile_from_dict(d: dict, source: str) -> Profile:
                    model_config=dict(model_config) if isinstance(model_config, dict) else str(model_config),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
                    frontend=frontend, vocabulary=vocabulary,
-                   atc=dict(d.get("atc") or {}), time_stride=int(d.get("time_stride", 1)),
+                   atc=check_atc_options(d.get("atc"), source), time_stride=int(d.get("time_stride", 1)),
                    warning=str(d.get("warning") or ""), source=source)
 
 
@@ -241,21 +304,27 @@ BATCH_SIZE_LIMITS = (f"batch sizes are whole numbers from 1 to {MAX_BATCH_SIZE}:
                      "4096, and past a few dozen utterances a larger batch adds memory, not NPU throughput)")
 
 
+def distinct_whole_numbers(values, where: str, noun: str, high: int, limits: str, fix: str) -> list:
+    """`values` as a list of distinct whole numbers from 1 to `high` (no bools, no 256.5, no strings), or a
+    ProfileError naming `where`, what was found, the `limits` and the `fix`."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise ProfileError(f"{where}: expected a list of {noun}, found {values!r:.80}; {limits}; {fix}")
+    values = list(values)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= high]
+    if not values or bad:
+        found = f"{', '.join(repr(v) for v in bad[:5])} in {values[:10]!r}" if bad else "an empty list"
+        raise ProfileError(f"{where}: {found}: {limits}; {fix}")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ProfileError(f"{where}: {noun} {repeated} are listed more than once in {values[:10]!r}; "
+                           f"list each once ({fix})")
+    return values
+
+
 def check_batch_sizes(values, where: str, fix: str) -> tuple[int, ...]:
     """`values` as a tuple of batch sizes, or a ProfileError naming `where` (the file or option), what was
     found, the limits and `fix` (e.g. "pass --batch-sizes 1,4,8,16")."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ProfileError(f"{where}: expected a list of batch sizes, found {values!r}; {BATCH_SIZE_LIMITS}; {fix}")
-    values = list(values)
-    bad = [v for v in values
-           if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= MAX_BATCH_SIZE]
-    if not values or bad:
-        found = f"{', '.join(repr(v) for v in bad)} in {values!r}" if bad else "an empty list"
-        raise ProfileError(f"{where}: {found}: {BATCH_SIZE_LIMITS}; {fix}")
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    if repeated:
-        raise ProfileError(f"{where}: batch sizes {repeated} are listed more than once in {values!r}; "
-                           f"list each once ({fix})")
+    values = distinct_whole_numbers(values, where, "batch sizes", MAX_BATCH_SIZE, BATCH_SIZE_LIMITS, fix)
     return tuple(int(v) for v in values)
 
 
@@ -296,7 +365,7 @@ def family_io(d: dict, source: str) -> dict:
     from .families import get_family
     from .frontends import build_frontend
 
-    io = get_family(str(d["family"])).io_spec(build_frontend(d["frontend"]).feature_size,
-                                               Vocabulary.from_spec(d["vocabulary"]).size)
+    io = get_family(str(d["family"])).io_spec(build_frontend(d["frontend"], source=source).feature_size,
+                                               Vocabulary.from_spec(d["vocabulary"], source).size)
     return {"inputs": [dict(t) for t in io.inputs], "outputs": [dict(t) for t in io.outputs],
             "time_stride": io.time_stride}

@@ -4,18 +4,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .metrics import char_errors, percent, score, word_errors
+from .metrics import char_errors, empty_reference_warning, percent, score, word_errors
 from .results import read_scored_hyps, write_score
 from .runner import run
 
 
 def score_results(results_dir: str) -> dict:
     rows = read_scored_hyps(results_dir)
-    total = score((r["ref"], r["hyp"]) for r in rows)
+    total = score(((r["ref"], r["hyp"]) for r in rows), warn=False)  # print_report warns
     per_utt = [{"id": r["id"], "ref": r["ref"], "hyp": r["hyp"],
                 "wer": word_errors(r["ref"], r["hyp"]).rate, "cer": char_errors(r["ref"], r["hyp"]).rate}
                for r in rows]
-    report = {**total.to_dict(), "per_utterance": per_utt}
+    empty = [r["id"] for r in rows if not str(r["ref"]).split()]
+    report = {**total.to_dict(), "empty_reference_ids": empty, "per_utterance": per_utt}
     write_score(results_dir, report)
     return report
 
@@ -26,7 +27,14 @@ def print_report(report: dict, verbose: bool = False, out=sys.stdout) -> None:
             print(f"{u['id']}: WER {percent(u['wer'])}\n  REF: {u['ref']}\n  HYP: {u['hyp']}", file=out)
     print(f"WER {percent(report['wer'])} ({report['word_errors']}/{report['reference_words']} words)  "
           f"CER {percent(report['cer'])} ({report['char_errors']}/{report['reference_chars']} chars)  "
-          f"utterances {report['utterances']}", file=out)
+          f"utterances {report['utterances']}"
+          + (f" ({report['empty_references']} with an empty reference, not scored)"
+             if report.get("empty_references") else ""), file=out)
+    if report.get("empty_references"):
+        ids = report.get("empty_reference_ids") or []
+        print(empty_reference_warning(report["empty_references"], report["utterances"])
+              + (f"; ids: {', '.join(map(str, ids[:10]))}{' ...' if len(ids) > 10 else ''} (all in score.json)"
+                 if ids else ""), file=sys.stderr, flush=True)
 
 
 def main(argv=None) -> int:

@@ -99,12 +99,32 @@ def write_npy_atomic(path: str, array: np.ndarray) -> None:
         np.save(f, array)
 
 
+def _refuse_json_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_format_json(path: str, expected_format: str, error: type, what: str, how_to_make: str) -> dict:
     """A JSON file stamped {"format": expected_format}; missing or foreign files raise `error`."""
+    if os.path.isdir(path):
+        raise error(f"{path}: a folder, expected the {what} (a JSON file); create it with `{how_to_make}`")
     if not os.path.isfile(path):
         raise error(f"{path}: not found; create the {what} with `{how_to_make}`")
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc}); check its permissions or recreate it "
+                    f"with `{how_to_make}`") from exc
+    if not raw.strip():
+        raise error(f"{path}: empty file, expected the {what} (JSON); recreate it with `{how_to_make}`")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_json_constant)
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}), expected the {what} (JSON); "
+                    f"recreate it with `{how_to_make}`") from None
+    except ValueError as exc:  # json.JSONDecodeError, and NaN/Infinity refused below
+        raise error(f"{path}: not valid JSON ({exc}), expected the {what}; recreate it with `{how_to_make}`") \
+            from None
     if not isinstance(data, dict) or data.get("format") != expected_format:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise error(f"{path}: not an ascend-asr {what} (format {found!r}, expected {expected_format!r})")

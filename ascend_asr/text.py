@@ -11,6 +11,27 @@ from .errors import ProfileError
 ENGLISH_LABELS = (" ", *"abcdefghijklmnopqrstuvwxyz", "'")  # space, a-z, apostrophe (NVIDIA Jasper's labels)
 
 
+def vocabulary_problem(labels, blank) -> str:
+    """What is wrong with (labels, blank id), or "": labels are distinct non-empty strings, the blank id is a
+    whole number within them, and a '<blank>' label sits at that id."""
+    if not labels:
+        return "no labels"
+    bad = [label for label in labels if not isinstance(label, str) or not label]
+    if bad:
+        return f"labels must be non-empty strings, found {bad[:5]!r}"
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        return f"labels {repeated[:5]!r} are listed more than once: each label must name one class"
+    if isinstance(blank, bool) or not isinstance(blank, int):
+        return f"blank id must be a whole number, found {blank!r}"
+    if not 0 <= blank < len(labels):
+        return f"blank id {blank} is outside the vocabulary of {len(labels)} labels"
+    if "<blank>" in labels and labels.index("<blank>") != blank:
+        return (f"blank id {blank} is {labels[blank]!r}, but '<blank>' is label {labels.index('<blank>')}: "
+                "the blank must be the '<blank>' label")
+    return ""
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     labels: tuple[str, ...]
@@ -23,20 +44,41 @@ class Vocabulary:
         return "PER" if self.separator == " " else "WER"
 
     def __post_init__(self):
-        if not 0 <= self.blank < len(self.labels):
-            raise ProfileError(f"blank id {self.blank} is outside the vocabulary of {len(self.labels)} labels")
+        problem = vocabulary_problem(self.labels, self.blank)
+        if problem:
+            raise ProfileError(f"vocabulary: {problem}")
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "Vocabulary":
-        """Profile form: `labels` (without blank) and `blank: last|first|<id>`."""
-        labels = tuple(spec["labels"])
+    def from_spec(cls, spec: dict, source: str = "") -> "Vocabulary":
+        """Profile form: `labels` (without blank) and `blank: last|first|<id>`. A malformed spec raises
+        ProfileError naming `source` (the profile, prep.json or bundle manifest it came from)."""
+        where = f"{source}: vocabulary" if source else "vocabulary"
+        fix = ("give `labels:` as a list of distinct strings and `blank:` as last, first or a whole-number id "
+               "within the labels")
+        if not isinstance(spec, dict) or "labels" not in spec:
+            raise ProfileError(f"{where}: expected a mapping with 'labels' (and 'blank'), found {spec!r:.80}; {fix}")
+        raw = spec["labels"]
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)):
+            raise ProfileError(f"{where}: 'labels' must be a list of strings, found {raw!r:.80}; {fix}")
+        labels = tuple(raw)
         blank = spec.get("blank", "last")
-        separator = str(spec.get("separator", ""))
+        separator = spec.get("separator", "")
+        if separator is None:
+            separator = ""
+        if separator not in ("", " "):
+            raise ProfileError(f"{where}: 'separator' must be '' (characters) or ' ' (tokens), found {separator!r}; "
+                               f"{fix}")
         if blank == "last":
-            return cls(labels + ("<blank>",), len(labels), separator)
-        if blank == "first":
-            return cls(("<blank>",) + labels, 0, separator)
-        return cls(labels, int(blank), separator)
+            labels, blank = labels + ("<blank>",), len(labels)
+        elif blank == "first":
+            labels, blank = ("<blank>",) + labels, 0
+        elif isinstance(blank, bool) or not isinstance(blank, int):
+            raise ProfileError(f"{where}: 'blank' must be last, first or a whole-number label id, found {blank!r}; "
+                               f"{fix}")
+        problem = vocabulary_problem(labels, blank)
+        if problem:
+            raise ProfileError(f"{where}: {problem}; {fix}")
+        return cls(labels, blank, separator)
 
     def to_spec(self) -> dict:
         return {"labels": list(self.labels), "blank": self.blank, "separator": self.separator}
@@ -165,6 +207,13 @@ def _drop_unknown_symbols(text: str, original: str) -> str:
     out = []
     for c in text:
         category = unicodedata.category(c)
+        if category in ("Cc", "Cf") and not c.isspace():  # NUL and other control/format characters: no sound
+            if c not in _WARNED:
+                _WARNED.add(c)
+                print(f"[ascend-asr] warning: transcript control character U+{ord(c):04X} "
+                      f"({unicodedata.name(c, 'control')}) is dropped from references (first seen in "
+                      f"{original[:60]!r}); the manifest line is damaged: remove it from the text", file=sys.stderr)
+            continue
         if category[0] == "S" or (category[0] == "L" and not c.isascii()) or (category == "Co"):
             if c not in _WARNED:
                 _WARNED.add(c)

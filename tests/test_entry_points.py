@@ -31,12 +31,14 @@ def command_args(m: str, out: str) -> dict[str, list[str]]:
     return {
         "export": ["--profile", "jasper_small", "--checkpoint", f"{m}/jasper.pt", "--output", f"{out}/m.onnx"],
         "profile": ["--family", "jasper", "--config", f"{m}/jasper.yaml", "--output", f"{out}/p.yaml"],
+        "plan": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small"],
         "convert": ["--profile", "jasper_small", "--onnx", f"{m}/m.onnx", "--output-dir", f"{out}/bundles"],
         "preprocess": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small", "--output", f"{out}/prep"],
         "infer": ["--model", f"{m}/m_bs1.onnx", "--input", f"{m}/prep", "--output", f"{out}/results"],
         "score": ["--results", f"{m}/results"],
         "demo": ["--checkpoint", f"{m}/jasper.pt", "--work-dir", f"{out}/demo"],
         "benchmark": ["--manifest", f"{m}/m.tsv"],
+        "bench": ["--model", f"{m}/m_bs1.json", "--manifest", f"{m}/m.tsv", "--output", f"{out}/bench"],
         "doctor": ["--model", f"{m}/m_bs1.json"],
     }
 

@@ -76,6 +76,12 @@ def check_session_shapes(bundle: Bundle, session) -> None:
     """Every dimension the loaded graph fixes agrees with the manifest's tensors at its batch size (a manifest
     edited after conversion, e.g. its vocabulary and class count, is refused before any audio is decoded)."""
     declared = {t.name: t for t in (*bundle.inputs, *bundle.outputs)}
+    for kind, wanted, found in (("inputs", bundle.inputs, session.input_names()),
+                                ("outputs", bundle.outputs, session.output_names())):
+        missing = [t.name for t in wanted if t.name not in found]
+        if missing:
+            raise BackendError(f"{bundle.name}.json names {kind} {missing}, but {bundle.onnx_path} has {found}; "
+                               "the manifest was edited or belongs to another model: run `ascend-asr convert` again")
     for name, shape in session.declared_shapes().items():
         spec = declared.get(name)
         if spec is None or shape is None:
@@ -88,9 +94,9 @@ def check_session_shapes(bundle: Bundle, session) -> None:
                                "the manifest was edited or belongs to another model: run `ascend-asr convert` again")
 
 
-def _open_onnxruntime(bundle: Bundle, fallback: bool = False) -> Session:
+def _open_onnxruntime(bundle: Bundle, fallback: bool = False, threads: int = 0, opt_level: str = "all") -> Session:
     check_onnx(bundle)
-    session = OnnxRuntimeSession(bundle.onnx_path, fallback=fallback)
+    session = OnnxRuntimeSession(bundle.onnx_path, fallback=fallback, threads=threads, opt_level=opt_level)
     try:
         check_session_shapes(bundle, session)
     except BaseException:
@@ -155,14 +161,16 @@ def _auto(bundle: Bundle, device: int, mode: str) -> tuple[Session | None, str]:
 
 
 def open_session(bundle: Bundle, backend: str = "auto", device: int = 0, mode: str = "async",
-                 out=sys.stdout) -> Session:
-    """Open `bundle` on `backend`; `auto` falls back to onnxruntime on the CPU and says so."""
+                 out=sys.stdout, ort_threads: int = 0, ort_opt_level: str = "all") -> Session:
+    """Open `bundle` on `backend`; `auto` falls back to onnxruntime on the CPU and says so. `ort_threads` and
+    `ort_opt_level` configure an onnxruntime session (requested or fallback): intra-op threads (0: every core)
+    and graph optimisation level (onnxruntime_backend.OPT_LEVELS)."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if mode not in MODES:
         raise BackendError(f"unknown mode {mode!r}; choose one of {MODES}")
     if backend == "onnxruntime":
-        session = _open_onnxruntime(bundle)
+        session = _open_onnxruntime(bundle, threads=ort_threads, opt_level=ort_opt_level)
         print(f"[ascend-asr] backend: {session.name} (requested), model {bundle.onnx_path}", file=out)
         return session
     if backend == "acl":
@@ -172,7 +180,7 @@ def open_session(bundle: Bundle, backend: str = "auto", device: int = 0, mode: s
     else:
         session, reason = _auto(bundle, device, mode)
         if session is None:
-            session = _open_onnxruntime(bundle, fallback=True)
+            session = _open_onnxruntime(bundle, fallback=True, threads=ort_threads, opt_level=ort_opt_level)
             print(f"[ascend-asr] FALLBACK: {reason}; running {bundle.name}.onnx on {session.name} "
                   f"instead of {bundle.name}.om", file=out)
             return session

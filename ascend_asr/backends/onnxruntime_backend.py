@@ -8,11 +8,22 @@ import numpy as np
 from ..errors import BackendError
 from .base import Session
 
+# --ort-opt-level: onnxruntime's graph optimisation levels (GraphOptimizationLevel.ORT_<...>); "all" is its default
+OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+              "all": "ORT_ENABLE_ALL"}
+
 
 class OnnxRuntimeSession(Session):
-    def __init__(self, onnx_path: str, provider: str = "cpu", threads: int = 0, fallback: bool = False):
+    def __init__(self, onnx_path: str, provider: str = "cpu", threads: int = 0, fallback: bool = False,
+                 opt_level: str = "all"):
+        """`threads`: intra-op threads (0: onnxruntime's default, every core); `opt_level`: one of OPT_LEVELS."""
         super().__init__()
         import onnxruntime as ort
+
+        if opt_level not in OPT_LEVELS:
+            raise BackendError(f"onnxruntime optimisation level {opt_level!r}: choose one of {', '.join(OPT_LEVELS)}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise BackendError(f"onnxruntime threads {threads!r}: give a whole number (0: every core)")
 
         providers = {"cpu": ["CPUExecutionProvider"],
                      "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}[provider]
@@ -21,12 +32,14 @@ class OnnxRuntimeSession(Session):
                                "or use the CPU provider")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[opt_level])
         try:
             self._session = ort.InferenceSession(onnx_path, options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(f"{onnx_path}: onnxruntime cannot load the model ({exc})") from exc
         self.name = f"onnxruntime-{provider}"
         self.fallback = fallback
+        self.threads, self.opt_level = threads, opt_level
         self._inputs = {i.name: i for i in self._session.get_inputs()}
 
     def input_names(self) -> list[str]:

@@ -1,8 +1,8 @@
 """Checkpoint reading and strict state-dict loading shared by every model family."""
 from __future__ import annotations
 
-import os
 import pickle
+import zipfile
 
 import torch
 
@@ -14,13 +14,15 @@ OPTIONAL_SUFFIXES = ("num_batches_tracked",)
 
 def read_checkpoint(path: str) -> dict:
     """torch.load with weights_only=True: tensors and plain containers, no arbitrary code."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint not found")
+    from .safe_pickle import checkpoint_precheck, family_hint, one_line
+
+    checkpoint_precheck(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: cannot read as a weights-only PyTorch checkpoint ({exc}); "
-                              "re-save it with torch.save({'state_dict': model.state_dict()}, path)") from exc
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: cannot read as a weights-only PyTorch checkpoint ({type(exc).__name__}: "
+                              f"{one_line(exc)}){family_hint(path)}; otherwise re-save it with "
+                              "torch.save({'state_dict': model.state_dict()}, path)") from None
 
 
 def load_state_dict_strict(model: torch.nn.Module, state_dict: dict, source: str) -> None:
@@ -41,6 +43,12 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: dict, source: str
         parts.append("check that the model config matches the one the checkpoint was trained with")
         raise CheckpointError("\n  ".join(parts))
     model.load_state_dict(state_dict, strict=False)
+    bad = [name for name, tensor in list(model.named_parameters()) + list(model.named_buffers())
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise CheckpointError(f"{source}: non-finite values (NaN or Inf) in {len(bad)} tensor(s) after loading: "
+                              f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the checkpoint is damaged (or "
+                              "saved from a diverged training run): use an earlier or the original checkpoint")
 
 
 def half_precision(state: dict) -> dict:

@@ -75,10 +75,73 @@ def python3_name(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+_ANSI = None
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """torch.load's message as one line: its first non-empty line, ANSI colour codes removed."""
+    import re
+
+    global _ANSI
+    _ANSI = _ANSI or re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+    lines = [_ANSI.sub("", line).strip() for line in str(exc).splitlines()]
+    # torch's weights-only refusal opens with two paragraphs of advice; the line that says why comes later
+    telling = [line for line in lines if "Unsupported global" in line or "Unsupported operand" in line]
+    first = (telling or [line for line in lines if line] or [type(exc).__name__])[0]
+    first = first.replace("WeightsUnpickler error: ", "")
+    return first if len(first) <= limit else first[:limit] + "..."
+
+
+# what another family's checkpoint shows in its pickle: (markers, the family, what it is)
+_FAMILY_MARKERS = (
+    ((b"omegaconf", b"deepspeech_pytorch"), "deepspeech2", "a deepspeech.pytorch Lightning checkpoint"),
+    ((b"rnn_param",), "lstm_ctc", "a ModelZoo LSTM-CTC (CTC_pytorch) package"),
+    ((b"torch.nn.modules.rnn\nLSTM",), "lstm_ctc", "a ModelZoo LSTM-CTC (CTC_pytorch) package"),
+)
+
+
+def checkpoint_precheck(path: str) -> None:
+    """Refuse what is no checkpoint at all before torch.load: a folder, an empty file, bytes that are neither a
+    zip archive (torch.save since 1.6) nor a pickle (the legacy format, starting with PROTO 0x80)."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file; give the .pt/.pth/.ckpt file itself")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found; check the path")
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: empty file, not a PyTorch checkpoint; give the file torch.save wrote "
+                              "(the download or copy may have failed)")
+    if not head.startswith(b"PK") and not head.startswith(b"\x80"):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither the zip archive torch.save writes nor a "
+                              "legacy pickle); give the file torch.save wrote")
+
+
+def family_hint(path: str) -> str:
+    """'; this looks like ... : use --family X' when the archive's pickle names another family's classes, else ''."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(name)[:4 << 20] if name else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read(4 << 20)
+    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError):
+        return ""
+    for markers, family, what in _FAMILY_MARKERS:
+        if any(m in data for m in markers):
+            return f"; it looks like {what}: use --family {family}"
+    return ""
+
+
 def restricted_load(path: str, allowed: dict[str, object]) -> object:
     """torch.load(path) where the pickle may name only TORCH_GLOBALS and `allowed` (dotted name -> object)."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint not found")
+    checkpoint_precheck(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -117,8 +180,9 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=pickle_module)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError, ValueError, KeyError,
             zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path}: refused or unreadable ({exc}); only tensors, plain containers and the "
-                              "configuration classes of the model's upstream project may appear in it") from exc
+        raise CheckpointError(f"{path}: refused or unreadable ({type(exc).__name__}: {one_line(exc)}); only "
+                              "tensors, plain containers and the configuration classes of the model's upstream "
+                              f"project may appear in it{family_hint(path)}") from None
 
 
 MAX_DEPTH = 64  # configuration trees are shallow; a deeper (or cyclic) one is not a checkpoint we know

@@ -38,6 +38,31 @@ def require_output_folder(folder: str, how: str) -> str:
     return folder
 
 
+AIS_BENCH_COMMAND = ("python3 -m ais_bench --model MODEL.om --input <the --save_bin folders> --output OUT "
+                     "--output_dirname result")
+
+
+def require_outputs(folder: str, files, how: str) -> None:
+    """A postprocess folder with no model outputs in it would score nothing (eval_wer: nan, exit 0): refuse it."""
+    if not files:
+        raise TensorFileError(f"{folder}: no model outputs (<stem>_0.bin) in this folder; {how}: ais_bench writes "
+                              f"them (`{AIS_BENCH_COMMAND}`), or `ascend-asr infer --save-outputs bin`")
+
+
+def preprocess_exit_status(summary, listed_in: str) -> int:
+    """What `ascend-asr preprocess` returns: EXIT_UTTERANCES_FAILED (3) when every utterance failed, else 0."""
+    import sys
+
+    from ..runner import EXIT_UTTERANCES_FAILED
+
+    succeeded = summary.written + getattr(summary, "resumed", 0)
+    if summary.failed and not succeeded:
+        print(f"[ascend-asr] error: {summary.failed} utterance(s) failed (no utterance succeeded); they are listed "
+              f"in {listed_in}", file=sys.stderr, flush=True)
+        return EXIT_UTTERANCES_FAILED
+    return 0
+
+
 def write_agg_txts(path: str, rows: list[dict]) -> None:
     """ModelZoo Jasper's agg_txts.json ({'txts', 'preds', 'logits'}), plus the file stems, so
     that outputs pair with references by name even when an utterance was skipped."""

@@ -14,7 +14,7 @@ from ..preprocess import preprocess
 from ..profiles import load_profile
 from ..tensor_files import write_text_atomic
 from ..text import Vocabulary
-from .common import read_input_file, require_output_folder
+from .common import preprocess_exit_status, read_input_file, require_output_folder, require_outputs
 
 BLANK = "_"  # deepspeech.pytorch's labels.json puts the CTC blank first, as "_"
 
@@ -45,7 +45,7 @@ def run_preprocess(args) -> int:
     rows = open_prep(args.save_path).rows
     write_text_atomic(os.path.join(args.save_path, "targets.txt"), "".join(r["text"] + "\n" for r in rows))
     print(f"{summary.written} written, {summary.failed} failed -> {args.save_path}/spect, {args.save_path}/sizes")
-    return 0
+    return preprocess_exit_status(summary, os.path.join(args.save_path, "failures.json"))
 
 
 def read_output(out_path: str, stem: str, n_classes: int) -> np.ndarray:
@@ -75,6 +75,8 @@ def run_postprocess(args) -> int:
     decode = make_decoder(vocab, layout.scores_are_probs)
     rows = open_prep(args.save_path).rows
     require_output_folder(args.out_path, "give the --output folder of ais_bench (<stem>_0.bin)")
+    require_outputs(args.out_path, [f for f in os.listdir(args.out_path) if f.endswith(("_0.bin", "_0.npy"))],
+                    "give the --output folder of ais_bench")
     pairs = []
     for row in rows:
         scores = read_output(args.out_path, row["stem"], vocab.size)

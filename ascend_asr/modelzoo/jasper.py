@@ -19,9 +19,11 @@ from ..prep import open_prep
 from ..preprocess import preprocess
 from .common import (
     output_files,
+    preprocess_exit_status,
     read_input_file,
     read_scores,
     require_output_folder,
+    require_outputs,
     stem_of_output,
     write_agg_txts,
 )
@@ -71,7 +73,7 @@ def run_preprocess(args) -> int:
     summary = preprocess(args.val_manifests, args.prep_dir, profile, data_dir=args.dataset_dir, input_dirs=dirs)
     print(f"{summary.written} written, {summary.failed} failed -> {args.save_bin_0}, {args.save_bin_1}")
     write_agg_txts(args.json_file, open_prep(args.prep_dir).rows)
-    return 0
+    return preprocess_exit_status(summary, os.path.join(args.prep_dir, "failures.json"))
 
 
 def run_postprocess(args) -> int:
@@ -86,6 +88,7 @@ def run_postprocess(args) -> int:
                               "--json_file that jasper_preprocess.py wrote")
     require_output_folder(args.save_bin, "give the --output folder of ais_bench (<stem>_0.bin, <stem>_1.bin)")
     score_files, length_files = output_files(args.save_bin, 0), output_files(args.save_bin, 1)
+    require_outputs(args.save_bin, score_files, "give the --output folder of ais_bench")
     if length_files and len(length_files) != len(score_files):
         raise TensorFileError(f"{args.save_bin}: {len(score_files)} *_0.bin but {len(length_files)} *_1.bin files; "
                               "give a folder holding both outputs of every utterance")

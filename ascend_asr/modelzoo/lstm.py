@@ -18,7 +18,7 @@ from ..preprocess import preprocess
 from ..profiles import load_profile
 from ..tensor_files import natural_key
 from ..timit import decode_phones, phone_error_rate, read_units, timit_vocabulary, write_timit_manifest
-from .common import read_yaml_config, require_output_folder
+from .common import preprocess_exit_status, read_yaml_config, require_output_folder
 
 # ModelZoo ctc_config.yaml key -> our frontend parameter
 CONF_TO_FRONTEND = {"left_ctx": "left_context", "right_ctx": "right_context", "n_skip_frame": "skip_frames",
@@ -54,7 +54,7 @@ def run_preprocess(args) -> int:
     summary = preprocess(manifest, args.prep_dir, profile, input_dirs={features: save_bin}, progress=False)
     print(f"{summary.written} written, {summary.resumed} resumed, {summary.failed} failed -> {save_bin}, "
           f"{args.prep_dir}")
-    return 0
+    return preprocess_exit_status(summary, os.path.join(args.prep_dir, "failures.json"))
 
 
 def vocabulary_for(profile, conf_path: str | None):
