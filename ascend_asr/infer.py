@@ -426,7 +426,7 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
             completed = True
         finally:  # this segment's record, also when it is interrupted: a resumed run's totals include it
             segment = _segment_record(output, finished, segment_started, time.perf_counter() - loop_start,
-                                      session, fed_frames, true_frames, failures)
+                                      session, fed_frames, true_frames, failures, sum(fed_batches))
             if not completed:
                 segment.update(complete=False, wall_time_s=time.perf_counter() - wall_start)
                 with contextlib.suppress(Exception):
@@ -470,7 +470,7 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
 
 
 def _segment_record(output: str, resumed: set, started: str, loop_wall: float, session, fed_frames: int,
-                    true_frames: int, failures: list) -> dict:
+                    true_frames: int, failures: list, fed_rows: int = 0) -> dict:
     """What one infer run into results/ did (kept in segments.jsonl): its utterances, audio and raw timings."""
     try:
         mine = [r for r in read_hyps(output) if r["stem"] not in resumed]
@@ -481,6 +481,7 @@ def _segment_record(output: str, resumed: set, started: str, loop_wall: float, s
             "backend": session.name, "fallback": session.fallback, "mode": session.mode,
             "utterances": len(mine), "failed": len(failures), "audio_seconds": sum(r["duration"] for r in mine),
             "loop_wall_s": loop_wall, "wall_time_s": None, "fed_frames": fed_frames, "true_frames": true_frames,
+            "fed_rows": fed_rows,  # batch rows fed, padding rows included: throughput at the batch sizes used
             "compute_ms": list(timings.compute_ms), "h2d_ms": list(timings.h2d_ms), "d2h_ms": list(timings.d2h_ms),
             "timings_missing": dict(session.missing_timings), "failures": list(failures)}
 

@@ -49,6 +49,7 @@ from .results import (
     hyps_path,
     read_hyps,
     read_segments,
+    read_summary,
     segment_totals,
     write_summary,
 )
@@ -255,16 +256,20 @@ class _Worker:
         self._relay.join(timeout=5)
         return rc
 
-    def stop(self, grace_s: float = 30.0) -> None:
-        """Ctrl-C for the worker (it unwinds and keeps what it finished); killed if it does not stop."""
-        if self.proc.poll() is None:
+def stop_all(workers: list, grace_s: float = 30.0) -> None:
+    """SIGTERM to every worker at once (a background job's workers ignore SIGINT; the runner unwinds on
+    SIGTERM and keeps what was finished), then one shared deadline; a worker still running then is killed."""
+    for w in workers:
+        if w.proc.poll() is None:
             with contextlib.suppress(OSError):
-                self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                w.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for w in workers:
+        try:
+            w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.proc.kill()
+            w.proc.wait()
 
 
 def _label(device: int, backend: str) -> str:
@@ -304,8 +309,11 @@ def _infer_devices(model, prep_dir, output, devices, options, out) -> dict:
     merge(output, prep.rows, out)  # what an interrupted run's devices finished counts as done
     finished = {r["stem"] for r in read_hyps(output)}
     pending = [r for r in prep.rows if r["stem"] not in finished]
-    if not pending:  # nothing left: the summary as infer writes it (this lock is already held)
+    if not pending:  # nothing left: the summary the finished run wrote stands (no session, no new segment)
         print(f"[ascend-asr] all {len(finished)} utterances are done; nothing to run on the devices", file=out)
+        existing = read_summary(output)
+        if existing is not None and "multi_device" in existing:
+            return existing
         return _infer(model, prep_dir, output, replace(options, device=ids[0]), out)
     if fallback:
         print(f"[ascend-asr] FALLBACK: {fallback}; {len(ids)} worker process(es) run {bundle.name}.onnx on "
@@ -349,8 +357,7 @@ def _infer_devices(model, prep_dir, output, devices, options, out) -> dict:
                 failed[w.device] = (rc, [line for line in w.tail if line.strip()])
     except BaseException as exc:  # Ctrl-C, SIGTERM, anything: stop the workers, keep what they finished
         interrupted = exc
-        for w in workers:
-            w.stop()
+        stop_all(workers)
     finally:
         bar.close()
         span = time.perf_counter() - wall_start
@@ -423,6 +430,7 @@ def _merged_segment(output: str, started: str, reports: dict, options, incomplet
             "audio_seconds": sum(s.get("audio_seconds") or 0 for s in segments), "loop_wall_s": loop_wall,
             "wall_time_s": None, "fed_frames": sum(s.get("fed_frames") or 0 for s in segments),
             "true_frames": sum(s.get("true_frames") or 0 for s in segments),
+            "fed_rows": sum(s.get("fed_rows") or 0 for s in segments),
             **{k: [v for s in segments for v in s.get(k, [])] for k in ("compute_ms", "h2d_ms", "d2h_ms")},
             "timings_missing": {k: sum((s.get("timings_missing") or {}).get(k, 0) for s in segments)
                                 for k in {k for s in segments for k in (s.get("timings_missing") or {})}},
@@ -435,8 +443,12 @@ def _summary(output, prep, bundle, reports, ids, label, fallback, resumed, wall)
     from .metrics import score
 
     results = read_hyps(output)
-    batch_size = bundle.batch_size
-    totals = segment_totals(read_segments(output), results, batch_size)
+    segments = read_segments(output)
+    batches = sum(len(s.get("compute_ms") or []) for s in segments)
+    rows = sum(s.get("fed_rows") or 0 for s in segments)
+    # rows per batch as fed (several bundles: a mix of batch sizes), else the bundle's batch size
+    batch_size = rows / batches if rows and batches else bundle.batch_size
+    totals = segment_totals(segments, results, batch_size)
     base = next((r["report"]["summary"] for r in reports.values() if r["report"]), {})
     devices = []
     for d in ids:
@@ -466,6 +478,7 @@ def _summary(output, prep, bundle, reports, ids, label, fallback, resumed, wall)
     metrics = score((r["ref"], r["hyp"]) for r in results).to_dict()
     return {
         **{k: base.get(k) for k in ("model", "mode", "batch_size", "decoder", "compiled_shapes")},
+        **({"batch_sizes": base["batch_sizes"]} if base.get("batch_sizes") else {}),
         "model": base.get("model", bundle.name), "batch_size": base.get("batch_size", batch_size),
         "backend": ",".join(backends) or None, "fallback": bool(fallback) or any(e["fallback"] for e in devices),
         "device": None, "devices": ids,

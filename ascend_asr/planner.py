@@ -141,8 +141,11 @@ def plan_gears(frames, align: int = 1, max_gears: int = DEFAULT_GEARS, batch_siz
         raise ProfileError(f"frame counts must be positive; found {int(aligned.min())}")
     lengths, counts = np.unique(aligned, return_counts=True)
     values = lengths.copy()
-    if cover is not None:
-        values[-1] = max(int(values[-1]), align_up(int(cover), align))  # the top gear holds at least `cover`
+    if cover is not None and align_up(int(cover), align) > int(values[-1]):
+        # the top gear must hold `cover`: a candidate length with no utterance, so the DP may give it a gear of
+        # its own (no cost) or merge the longest utterances into it, whichever the budget makes cheaper
+        values = np.append(values, align_up(int(cover), align))
+        counts = np.append(counts, 0)
     cumulative = np.concatenate([[0], np.cumsum(counts)])
     best = None
     for r in range(1, len(candidates) + 1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import signal
 import json
 import os
 import sys
@@ -80,6 +81,10 @@ _WORKER = None  # in a feature worker process: (frontend, profile, resample, mix
 
 
 def _init_worker(profile: Profile, resample: bool, mix_to_mono: bool) -> None:
+    # Forked from the runner's process: Ctrl-C is the parent's to handle (it stops the pool), and SIGTERM
+    # from the pool's shutdown must end the worker, not unwind it through the runner's handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _WORKER
     _WORKER = (build_frontend(profile.frontend), profile, resample, mix_to_mono)  # one frontend per worker
 

@@ -215,6 +215,17 @@ def segment_totals(segments: list[dict], scored: list[dict], batch_size: int) ->
     }
 
 
+def read_summary(results_dir: str) -> dict | None:
+    """The summary a finished run wrote, or None (absent or unreadable: it is rewritten by the next run)."""
+    path = os.path.join(results_dir, SUMMARY)
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def write_summary(results_dir: str, summary: dict) -> str:
     path = os.path.join(results_dir, SUMMARY)
     write_json_atomic(path, summary)

@@ -195,3 +195,15 @@ def test_an_interrupted_run_resumes_each_share_without_duplicates(devices4, tmp_
                            text=True, env=os.environ.copy())
     assert again.returncode == 0 and "nothing to run" in again.stdout
     assert len(read_jsonl(str(out / "hyps.jsonl"))) == 8 * COPIES
+
+
+def test_rerunning_a_finished_multi_device_run_keeps_its_merged_summary(devices4, tmp_path, om_bundle, prep24,
+                                                                        reference):
+    out = tmp_path / "r"
+    first, _ = run(om_bundle, prep24, out, [0, 1], backend="acl")
+    segments = open(os.path.join(str(out), "segments.jsonl")).read()
+    again, console = run(om_bundle, prep24, out, [0, 1], backend="acl")
+    assert "nothing to run" in console
+    assert again["multi_device"] == first["multi_device"]  # not replaced by a one-device summary
+    assert open(os.path.join(str(out), "segments.jsonl")).read() == segments  # no empty segment added
+    assert hyps(out) == reference

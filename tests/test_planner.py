@@ -280,3 +280,12 @@ def test_written_profile_resolves_a_relative_cmvn_path(tmp_path):
     source.write_text(yaml.safe_dump({"name": "my", "frontend": {"name": "x", "cmvn_stats": "stats/cmvn.txt"}}))
     d = planned_profile(str(source), PlanCost((32,), (1,), 0, 0, 0, 0, 0, ()))
     assert d["frontend"]["cmvn_stats"] == str(tmp_path / "p" / "stats" / "cmvn.txt")
+
+
+def test_a_cover_beyond_the_longest_utterance_gets_its_own_gear_when_that_is_cheaper():
+    """The top gear must hold `cover`; merging the longest utterances into it cost 138 frames where a gear of
+    its own for `cover` (holding nobody) costs 76."""
+    plan = plan_gears([25, 13, 23], max_gears=4, batch_sizes=[2], cover=56)
+    assert plan.gears == (13, 25, 56) and plan.padded_frames == 76
+    tight = plan_gears([25, 13, 23], max_gears=2, batch_sizes=[2], cover=56)
+    assert tight.gears[-1] == 56 and len(tight.gears) == 2
