@@ -44,10 +44,9 @@ from .results import (
     read_hyps,
     read_segments,
     segment_totals,
-    timing_stats,
     write_summary,
 )
-from .runner import EXIT_UTTERANCES_FAILED, run
+from .runner import EXIT_UTTERANCES_FAILED, run, worker_process_setup
 from .profiles import BATCH
 from .tensor_files import (
     META_FIELDS,
@@ -228,7 +227,9 @@ class _SessionsByBatchSize(Session):
 _DECODER = None  # in a decode worker process: (layout, vocabulary, decode function)
 
 
-def _init_decode_worker(vocab, layout: OutputLayout, kind: str, beam_width: int, lm, alpha: float, beta: float):
+def _init_decode_worker(parent_pid: int, vocab, layout: OutputLayout, kind: str, beam_width: int, lm, alpha: float,
+                        beta: float):
+    worker_process_setup(parent_pid)
     global _DECODER
     _DECODER = (layout, vocab, make_decoder(vocab, layout.scores_are_probs, kind, beam_width, lm, alpha, beta,
                                             out=io.StringIO()))  # its warnings were printed by the parent's decoder
@@ -407,7 +408,7 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
         if options.decode_workers and pending:  # started before any model session, so it inherits none
             pool = stack.enter_context(ProcessPoolExecutor(
                 options.decode_workers, mp_context=worker_context(), initializer=_init_decode_worker,
-                initargs=(vocab, layout, options.decoder, options.beam_width, options.lm, options.lm_alpha,
+                initargs=(os.getpid(), vocab, layout, options.decoder, options.beam_width, options.lm, options.lm_alpha,
                           options.lm_beta)))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # an interrupted run waits for none
         sessions = {b.batch_size: stack.enter_context(open_session(b, options.backend, options.device, options.mode,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import signal
 import json
 import os
 import sys
@@ -33,8 +32,6 @@ from .prep import (
     PREP_FORMAT,
     PREP_JSON,
     bin_path,
-    check_stem,
-    dedupe_rows,
     info_path,
     open_prep,
     read_meta,
@@ -43,7 +40,7 @@ from .prep import (
     write_info_file,
 )
 from .profiles import Profile, load_profile
-from .runner import EXIT_UTTERANCES_FAILED, run
+from .runner import EXIT_UTTERANCES_FAILED, run, worker_process_setup
 from .tensor_files import (
     JsonlAppender,
     output_write_error,
@@ -80,11 +77,8 @@ def preprocess(manifest, output: str, *args, **kwargs) -> PrepSummary:
 _WORKER = None  # in a feature worker process: (frontend, profile, resample, mix_to_mono)
 
 
-def _init_worker(profile: Profile, resample: bool, mix_to_mono: bool) -> None:
-    # Forked from the runner's process: Ctrl-C is the parent's to handle (it stops the pool), and SIGTERM
-    # from the pool's shutdown must end the worker, not unwind it through the runner's handler.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _init_worker(parent_pid: int, profile: Profile, resample: bool, mix_to_mono: bool) -> None:
+    worker_process_setup(parent_pid)  # forked from the runner's process: signals and the parent's death
     global _WORKER
     _WORKER = (build_frontend(profile.frontend), profile, resample, mix_to_mono)  # one frontend per worker
 
@@ -208,7 +202,8 @@ def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | N
             if pool is None:  # started on the first utterance to compute: none for a finished folder
                 pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=worker_context("fork"),
                                                                initializer=_init_worker,
-                                                               initargs=(profile, resample, mix_to_mono)))
+                                                               initargs=(os.getpid(), profile, resample,
+                                                                         mix_to_mono)))
                 stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # interrupted: wait for none
             queue.append((stem, entry, pool.submit(_featurize_in_worker, entry)))
             while len(queue) > 4 * workers or (queue and queue[0][2].done()):  # memory stays bounded

@@ -31,6 +31,30 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def worker_process_setup(parent_pid: int) -> None:
+    """In a pool worker of ours: Ctrl-C is the parent's to handle (it stops the pool), SIGTERM ends the worker,
+    and the worker exits when its parent is gone (after a kill -9 it would otherwise live on, holding the
+    folder lock it inherited and the parent's output pipes)."""
+    import os
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 def run(main, argv=None) -> int:
     """main(argv) -> exit status, with the project's error and interruption handling."""
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -1,5 +1,6 @@
 """Run safety: one run per folder (locks), no writes through links or outside the folder, no duplicates,
 and summary totals over every resumed segment."""
+import contextlib
 import io
 import json
 import os
@@ -305,3 +306,30 @@ def test_resumed_infer_over_an_extended_prep_and_preprocess_totals(small_profile
     assert summary["audio_seconds"] == pytest.approx(info["audio_seconds"], abs=1e-3)
     assert summary["batches"] == first["batches"] + 2  # 3 utterances in 1 batch of 4, then 5 in 2
     assert summary["rtf"] == pytest.approx(summary["wall_time_s"] / summary["audio_seconds"])
+
+
+def test_feature_workers_exit_when_preprocess_is_killed_and_the_rerun_resumes(tmp_path):
+    """After kill -9 of `preprocess --workers 2`, forked workers used to live on holding the folder's lock, so
+    the rerun was refused naming a dead pid."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    manifest = tmp_path / "many.tsv"
+    rows = open(CLIPS_MANIFEST, encoding="utf-8").read().splitlines()
+    base = os.path.dirname(CLIPS_MANIFEST)
+    header, body = rows[0], [r for r in rows[1:] if r.strip()]
+    absolute = [os.path.join(base, r.split("\t")[0]) + "\t" + "\t".join(r.split("\t")[1:]) for r in body]
+    manifest.write_text(header + "\n" + "\n".join(absolute * 150) + "\n")
+    command = [sys.executable, "-m", "ascend_asr.preprocess", "--manifest", str(manifest), "--profile",
+               "jasper_small", "--output", str(tmp_path / "prep"), "--no-progress", "--workers", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(4)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(2.5)  # the workers notice within a second
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the first run's group
