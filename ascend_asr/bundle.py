@@ -229,7 +229,7 @@ def check_bundle_name(name, where: str) -> str:
     if (not isinstance(name, str) or not name or name in (".", "..") or name.startswith(".") or "/" in name
             or "\\" in name or "\0" in name or name != name.strip() or len(name) > 200):
         raise OptionError(f"{where}: bundle name {name!r} is not a plain file name (it would be written outside "
-                          "--output-dir); use letters, digits, '-', '_' and '.' only, e.g. --name jasper_small")
+                          "--output-dir); use letters, digits, '-', '_' and '.' only, e.g. --name my_model")
     return name
 
 

@@ -53,7 +53,7 @@ from .results import (
     segment_totals,
     write_summary,
 )
-from .runner import run
+from .runner import run, watch_parent
 from .tensor_files import read_jsonl, refuse_symlink, write_json_atomic, write_text_atomic
 
 ALL = "all"
@@ -495,21 +495,11 @@ def _summary(output, prep, bundle, reports, ids, label, fallback, resumed, wall)
 
 # --- the worker ------------------------------------------------------------------------------------------------
 
-def _watch_parent(parent: int) -> None:
-    """A worker whose parent died stops as on SIGTERM (it keeps what it finished), instead of running on."""
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def worker(share_path: str) -> int:
     """One device's share: infer into its folder, then a report the parent reads."""
     from .infer import InferOptions, infer
 
-    _watch_parent(os.getppid())
+    watch_parent(os.getppid())  # stops as on SIGTERM (keeping what it finished) if the parent dies
     with open(share_path, encoding="utf-8") as f:
         share = json.load(f)
     options = InferOptions(**share["options"], device=share["device"], progress=False, stems=tuple(share["stems"]))

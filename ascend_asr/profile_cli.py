@@ -19,7 +19,8 @@ import yaml
 
 from .families import family_names, get_family
 from .families.base import Family, UpstreamModel
-from .profiles import family_io, find_profile, profile_from_dict, resolve_profile_path
+from .profiles import (family_io, find_profile, parse_batch_sizes, parse_frames, profile_from_dict,
+                       resolve_profile_path)
 from .tensor_files import write_text_atomic
 
 
@@ -77,20 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def int_list(text: str | None, flag: str) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or min(values) <= 0:
-        from .errors import ProfileError
-
-        raise ProfileError(f"{flag} {text!r}: give comma-separated positive integers, e.g. 256,512,1024")
-    return values
-
-
 def check_gear_options(args) -> None:
     from .errors import OptionError
 
@@ -125,8 +112,8 @@ def main(argv=None) -> int:
     upstream = family.read_upstream(args.config, args.checkpoint)
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
     check_gear_options(args)
-    d = profile_dict(family, upstream, name, args.base, int_list(args.frames, "--frames"),
-                     int_list(args.batch_sizes, "--batch-sizes"))
+    d = profile_dict(family, upstream, name, args.base, list(parse_frames(args.frames)) if args.frames else None,
+                     list(parse_batch_sizes(args.batch_sizes)) if args.batch_sizes else None)
     if args.gears == "auto":
         plan_gears_into(d, args.manifest, args.max_gears)
     profile_from_dict(dict(d), args.output)  # refuse to write a profile that would not load

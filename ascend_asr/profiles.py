@@ -328,18 +328,30 @@ def check_batch_sizes(values, where: str, fix: str) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def parse_batch_sizes(text: str, option: str = "--batch-sizes") -> tuple[int, ...]:
-    """A command line's comma-separated batch sizes ("1,4,8"), checked as check_batch_sizes does."""
-    fix = f"e.g. {option} 1,4,8,16"
+def parse_whole_numbers(text: str, option: str, limits: str, fix: str) -> list[int]:
+    """A command line's comma-separated whole numbers ("1,4,8"); a non-number is a ProfileError naming `option`."""
     values = []
     for item in str(text).split(","):
         item = item.strip()
         try:
             values.append(int(item))
         except ValueError:
-            raise ProfileError(f"{option} {text!r}: {item!r} is not a whole number; {BATCH_SIZE_LIMITS}; "
-                               f"{fix}") from None
-    return check_batch_sizes(values, f"{option} {text}", fix)
+            raise ProfileError(f"{option} {text!r}: {item!r} is not a whole number; {limits}; {fix}") from None
+    return values
+
+
+def parse_batch_sizes(text: str, option: str = "--batch-sizes") -> tuple[int, ...]:
+    """A command line's comma-separated batch sizes ("1,4,8"), checked as check_batch_sizes does."""
+    fix = f"e.g. {option} 1,4,8,16"
+    return check_batch_sizes(parse_whole_numbers(text, option, BATCH_SIZE_LIMITS, fix), f"{option} {text}", fix)
+
+
+def parse_frames(text: str, option: str = "--frames") -> tuple[int, ...]:
+    """A command line's comma-separated frame gears ("256,512,1024"), checked as check_frames does (alignment
+    to the frontend is checked where the profile is assembled)."""
+    fix = f"e.g. {option} 256,512,1024"
+    limits = f"frame gears are whole numbers from 1 to {MAX_FRAMES}"
+    return check_frames(parse_whole_numbers(text, option, limits, fix), f"{option} {text}", fix)
 
 
 def class_count(spec: TensorSpec) -> int | None:

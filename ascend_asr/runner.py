@@ -31,28 +31,41 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def worker_process_setup(parent_pid: int) -> None:
-    """In a pool worker of ours: Ctrl-C is the parent's to handle (it stops the pool), SIGTERM ends the worker,
-    and the worker exits when its parent is gone (after a kill -9 it would otherwise live on, holding the
-    folder lock it inherited and the parent's output pipes)."""
+def watch_parent(parent_pid: int) -> None:
+    """SIGTERM to this process once `parent_pid` is gone (or this process was re-parented): a worker of ours
+    never outlives the run that started it (after a kill -9 it would otherwise live on, holding the folder
+    lock it inherited and the parent's output pipes). What SIGTERM does is the worker's own handler's."""
     import os
     import threading
     import time
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    first_parent = os.getppid()
+
+    def parent_alive() -> bool:
+        if os.getppid() != first_parent:
+            return False
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
 
     def watch():
-        while True:
+        while parent_alive():
             time.sleep(1.0)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:
-                pass
+        os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def worker_process_setup(parent_pid: int) -> None:
+    """In a pool worker of ours: Ctrl-C is the parent's to handle (it stops the pool), SIGTERM ends the worker,
+    and the worker ends when its parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    watch_parent(parent_pid)
 
 
 def run(main, argv=None) -> int:

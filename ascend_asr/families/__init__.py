@@ -55,14 +55,18 @@ def family_names() -> list[str]:
     return sorted(registry())
 
 
-def profile_config(profile):
-    """(family, model config) of a profile, checked against its frontend and vocabulary."""
+def profile_sizes(profile) -> tuple[int, int]:
+    """(feature size of the profile's frontend, labels of its vocabulary, blank included)."""
     from ..frontends import build_frontend
 
+    return build_frontend(profile.frontend).feature_size, profile.vocabulary.size
+
+
+def profile_config(profile):
+    """(family, model config) of a profile, checked against its frontend and vocabulary."""
     family = get_family(profile.family)
     config = family.resolve_config(profile.model_config)
-    family.check_sizes(config, build_frontend(profile.frontend).feature_size, profile.vocabulary.size,
-                       profile.source or profile.name)
+    family.check_sizes(config, *profile_sizes(profile), profile.source or profile.name)
     return family, config
 
 
@@ -86,9 +90,7 @@ def model_config_for(family: Family, profile=None, config_path: str | None = Non
         return profile_config(profile)[1] if profile is not None else family.read_upstream(None, checkpoint).config
     config = family.read_upstream(config_path, checkpoint).config if config_path else family.preset(preset)
     if profile is not None:
-        from ..frontends import build_frontend
-
-        family.check_sizes(config, build_frontend(profile.frontend).feature_size, profile.vocabulary.size,
+        family.check_sizes(config, *profile_sizes(profile),
                            f"{config_path or preset} with profile {profile.source or profile.name}")
     return config
 

@@ -76,6 +76,7 @@ class Family(abc.ABC):
     masks_padding: bool = True       # False: an utterance's scores depend on the frames it is padded to
     recipe: RecipeSettings | None = None
     presets: dict[str, Callable[[], Any]] = {}
+    config_class: type | None = None  # the config dataclass: from_dict(d) and to_dict()
 
     # -- configs (pure Python) -------------------------------------------------------------------
     def preset(self, name: str):
@@ -84,13 +85,13 @@ class Family(abc.ABC):
                                f"or give the upstream config file ({self.config_help})")
         return self.presets[name]()
 
-    @abc.abstractmethod
     def config_from_dict(self, d: dict):
         """The config from its profile form (`model_config:` as a mapping)."""
+        return self.config_class.from_dict(d)
 
-    @abc.abstractmethod
     def config_to_dict(self, config) -> dict:
         """The profile form of a config: `config_from_dict(config_to_dict(c)) == c`."""
+        return config.to_dict()
 
     def resolve_config(self, model_config=None):
         """A profile's `model_config`: a preset name or a mapping."""
@@ -159,6 +160,13 @@ class Family(abc.ABC):
 
 
 REFERENCE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "models")
+
+
+def positive_int(value, what: str) -> int:
+    """`value` if it is a whole number of at least 1 (not a bool, not "64", not 64.0), else a ProfileError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ProfileError(f"{what} {value!r} is not a positive integer")
+    return value
 
 
 def require_file(path: str, what: str, error=ProfileError) -> str:

@@ -15,13 +15,9 @@ class DeepSpeech2Family(Family):
     reference_checkpoint = "deepspeech2_small.ckpt"
     config_help = "none: a V3.0 Lightning checkpoint carries its own hyper_parameters"
     presets = PRESETS
+    config_class = DeepSpeech2Config
+    io_spec = staticmethod(io_spec)  # the export I/O for (feature size, classes)
     recipe = RecipeSettings(epochs=7, batch_frames=12000, learning_rate=1.5e-3)
-
-    def config_from_dict(self, d: dict) -> DeepSpeech2Config:
-        return DeepSpeech2Config(**d)
-
-    def config_to_dict(self, config: DeepSpeech2Config) -> dict:
-        return config.to_dict()
 
     def read_upstream(self, config_path=None, checkpoint=None) -> UpstreamModel:
         """The model, labels and spectrogram settings from the checkpoint's `hyper_parameters`."""
@@ -42,9 +38,6 @@ class DeepSpeech2Family(Family):
 
     def model_sizes(self, config: DeepSpeech2Config) -> tuple[int, int]:
         return config.feature_size, config.num_classes
-
-    def io_spec(self, feature_size: int, num_classes: int):
-        return io_spec(feature_size, num_classes)
 
     def build(self, config):
         from .model import DeepSpeech2

@@ -47,6 +47,10 @@ class DeepSpeech2Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeepSpeech2Config":
+        return cls(**d)
+
 
 def deepspeech2_an4() -> DeepSpeech2Config:
     """The AN4 model of the V3.0 release: 5 bidirectional LSTM layers of 1024."""

@@ -14,13 +14,9 @@ class JasperFamily(Family):
     reference_checkpoint = "jasper_small.pt"
     config_help = "NVIDIA's configs/jasper10x5dr_speedp-online_speca.yaml or another YAML of that layout"
     presets = PRESETS
+    config_class = JasperConfig
+    io_spec = staticmethod(io_spec)  # the export I/O for (feature size, classes)
     recipe = RecipeSettings(epochs=20, batch_frames=12000, learning_rate=3e-3)
-
-    def config_from_dict(self, d: dict) -> JasperConfig:
-        return JasperConfig.from_dict(d)
-
-    def config_to_dict(self, config: JasperConfig) -> dict:
-        return config.to_dict()
 
     def read_upstream(self, config_path=None, checkpoint=None) -> UpstreamModel:
         """NVIDIA's YAML gives the model, the labels and the feature settings; its checkpoints hold weights only."""
@@ -34,9 +30,6 @@ class JasperFamily(Family):
 
     def model_sizes(self, config: JasperConfig) -> tuple[int, int]:
         return config.in_feats, config.n_classes
-
-    def io_spec(self, feature_size: int, num_classes: int):
-        return io_spec(feature_size, num_classes)
 
     def build(self, config):
         from .model import Jasper

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from ...errors import ProfileError
+from ..base import positive_int
 
 NUM_CLASSES = 29  # 28 labels + blank (last)
 ACTIVATIONS = ("relu", "hardtanh", "selu")
@@ -131,22 +132,16 @@ def config_from_nvidia(cfg: dict, source: str = "NVIDIA Jasper YAML") -> JasperC
             raise ProfileError("use_conv_masks is not true: without masks every utterance's outputs depend on its "
                                "padding (NVIDIA's Triton export uses that form; export the masked config)")
         config = JasperConfig(blocks=[_nvidia_block(dict(b), i) for i, b in enumerate(blocks)],  # aliases broken
-                              in_feats=_positive_int(encoder["in_feats"], "in_feats"),
+                              in_feats=positive_int(encoder["in_feats"], "in_feats"),
                               n_classes=len(cfg["labels"]) + 1, activation=str(encoder["activation"]),
                               use_conv_masks=True,
-                              frame_splicing=_positive_int(encoder.get("frame_splicing", 1), "frame_splicing"))
+                              frame_splicing=positive_int(encoder.get("frame_splicing", 1), "frame_splicing"))
     except ProfileError as exc:
         raise ProfileError(f"{source}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ProfileError(f"{source}: not a Jasper config NVIDIA's code would build ({type(exc).__name__}: "
                            f"{exc}); compare it with configs/jasper10x5dr_speedp-online_speca.yaml") from None
     return config
-
-
-def _positive_int(value, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ProfileError(f"{key} {value!r} is not a positive integer")
-    return value
 
 
 def _nvidia_block(block: dict, index: int) -> dict:
@@ -160,7 +155,7 @@ def _nvidia_block(block: dict, index: int) -> dict:
                                  and all(isinstance(v, int) and v > 0 for v in block[key])):
             raise ProfileError(f"block {index}: {key} {block[key]!r} must be a list of positive ints, as NVIDIA's")
     for key in ("filters", "repeat"):
-        _positive_int(block.get(key), f"block {index} {key}")
+        positive_int(block.get(key), f"block {index} {key}")
     if block.get("stride", [1])[0] > 1 and block.get("dilation", [1])[0] > 1:
         raise ProfileError(f"block {index}: stride and dilation both above 1 (NVIDIA's JasperBlock refuses it)")
     return block

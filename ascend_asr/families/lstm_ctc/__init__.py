@@ -17,14 +17,10 @@ class LstmCtcFamily(Family):
     reference_checkpoint = "lstm_ctc_char.pth.tar"
     config_help = "ModelZoo's conf/ctc_config.yaml (its vocab_file, when present, gives the phone order)"
     presets = PRESETS
+    config_class = LstmCtcConfig
+    io_spec = staticmethod(io_spec)  # the export I/O for (feature size, classes)
     masks_padding = False  # its backward LSTMs start in the padding
     recipe = RecipeSettings(epochs=12, batch_frames=6000, learning_rate=1.5e-3)
-
-    def config_from_dict(self, d: dict) -> LstmCtcConfig:
-        return LstmCtcConfig.from_dict(d)
-
-    def config_to_dict(self, config: LstmCtcConfig) -> dict:
-        return config.to_dict()
 
     def read_upstream(self, config_path=None, checkpoint=None) -> UpstreamModel:
         """ctc_config.yaml (model, feature context, units), else the training package's own parameters."""
@@ -55,9 +51,6 @@ class LstmCtcFamily(Family):
 
     def model_sizes(self, config: LstmCtcConfig) -> tuple[int, int]:
         return config.input_size, config.num_classes
-
-    def io_spec(self, feature_size: int, num_classes: int):
-        return io_spec(feature_size, num_classes)
 
     def build(self, config):
         from .model import LstmCtc

@@ -20,6 +20,7 @@ import yaml
 
 from ...errors import CheckpointError, ProfileError
 from ...timit import read_units
+from ..base import positive_int
 
 NUM_CLASSES = 41  # blank, UNK and the 39 folded TIMIT phones
 FEATURE_SIZE = 243  # 81-dim Kaldi fbank spliced with 2 frames of right context
@@ -204,10 +205,7 @@ def _from_ctc_config(conf: dict, path: str) -> tuple[LstmCtcConfig, dict, list |
 
 
 def _int(conf: dict, key: str, default, path: str) -> int:
-    value = conf.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ProfileError(f"{path}: {key}: {value!r} is not a positive integer")
-    return value
+    return positive_int(conf.get(key, default), f"{path}: {key}:")
 
 
 def config_from_package(package: dict, source: str) -> LstmCtcConfig:
