@@ -21,13 +21,17 @@ EXPORT = [
     "onnx>=1.14",
 ]
 
+# gated graph transforms of `ascend-asr optimize`: onnxslim (simplify; onnxsim has no wheel for current Pythons)
+# and onnxconverter-common (fp16 conversion with block lists, the ATC precision-mode simulations)
+OPTIMIZE = ["onnxslim>=0.1.50", "onnxconverter-common>=1.14"]
+
 PLOT = ["matplotlib>=3.5"]  # the PNG plots of `ascend-asr bench` (without it the report is written without plots)
 
 LM = ["kenlm"]  # n-gram language models for beam search (compiles kenlm's C++; a pure-Python ARPA reader is the fallback)
 
 # The tests export and convert models, so they need the export extra's packages too.
 # librosa is the reference implementation the Jasper frontend is cross-checked against.
-TEST = EXPORT + LM + PLOT + ["pytest>=7", "librosa>=0.10", "hypothesis>=6"]
+TEST = EXPORT + OPTIMIZE + LM + PLOT + ["pytest>=7", "librosa>=0.10", "hypothesis>=6"]
 
 # Profiles: the source of truth is the top-level atc_profiles/ (the layout the design requires); wheels and
 # `pip install .` ship it as the data-only subpackage ascend_asr.atc_profiles (package_dir maps it onto
@@ -50,6 +54,7 @@ setup(
     extras_require={
         "export": EXPORT,
         "lm": LM,
+        "optimize": OPTIMIZE,
         "plot": PLOT,
         "test": TEST,
     },
