@@ -117,6 +117,18 @@ FRONTENDS = {JasperFilterbank.name: (JasperFilterbank, JasperFilterbankParams),
              KaldiFbankSpliced.name: (KaldiFbankSpliced, KaldiFbankSplicedParams)}
 
 
+def known_frontends() -> dict:
+    """name -> (frontend class, parameter dataclass): the built-in ones plus those a family declares in its
+    `frontends` attribute (a family package owns its frontend; the pipeline learns it from the registry)."""
+    from .families import registry
+
+    known = dict(FRONTENDS)
+    for family in registry().values():
+        for cls, params_cls in getattr(family, "frontends", ()) or ():
+            known.setdefault(cls.name, (cls, params_cls))
+    return known
+
+
 MAX_N_FFT = 65536
 MAX_MEL_BINS = 512
 KALDI_WINDOWS = ("hamming", "hanning", "povey", "rectangular", "sine", "blackman")
@@ -191,9 +203,10 @@ def check_frontend_spec(spec, where: str = "") -> tuple[str, dict]:
                            f"{_FRONTEND_FIX}")
     spec = dict(spec)
     name = spec.pop("name", None)
-    if not isinstance(name, str) or name not in FRONTENDS:
-        raise ProfileError(f"{prefix}: unknown frontend {name!r}; known: {sorted(FRONTENDS)}")
-    _, params_cls = FRONTENDS[name]
+    frontends = known_frontends()
+    if not isinstance(name, str) or name not in frontends:
+        raise ProfileError(f"{prefix}: unknown frontend {name!r}; known: {sorted(frontends)}")
+    _, params_cls = frontends[name]
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     unknown = sorted(set(spec) - set(fields), key=str)
     if unknown:
@@ -215,10 +228,12 @@ def check_frontend_spec(spec, where: str = "") -> tuple[str, dict]:
 
 def _geometry_problems(name: str, p: dict) -> list[str]:
     """Windows that are at least 2 samples, hops of at least 1, and n_fft that holds the window."""
-    if name == KaldiFbankSpliced.name:
+    if "frame_length_ms" in p and "frame_shift_ms" in p:
         window, hop = int(p["sample_rate"] * p["frame_length_ms"] / 1000), int(p["sample_rate"] * p["frame_shift_ms"] / 1000)
-    else:
+    elif "window_size" in p and "window_stride" in p:
         window, hop = int(p["sample_rate"] * p["window_size"]), int(p["sample_rate"] * p["window_stride"])
+    else:  # a family's frontend with other geometry parameters checks them itself
+        return []
     problems = []
     if window < 2:
         problems.append(f"the window is {window} samples at {p['sample_rate']} Hz: it needs at least 2")
@@ -235,7 +250,7 @@ def build_frontend(spec: dict, seed: int | None = None, source: str = ""):
     """Build a frontend from a profile's `frontend:` mapping (`name` plus parameters), checked first
     (check_frontend_spec); `source` names the file it came from in errors."""
     name, params = check_frontend_spec(spec, source)
-    cls, params_cls = FRONTENDS[name]
+    cls, params_cls = known_frontends()[name]
     return cls(params_cls(**params), seed=seed)
 
 

@@ -128,3 +128,39 @@ def test_the_generic_pipeline_never_imports_a_family_module():
         for file in files:
             found = family_references(open(file, encoding="utf-8").read(), families)
             assert not found, f"{file}: {found}: the pipeline must learn from the profile and the registry"
+
+
+def test_a_family_declares_its_own_frontend(monkeypatch):
+    """A family package owns its feature definition: ascend_asr.frontends finds it through the registry."""
+    import dataclasses
+
+    import numpy as np
+
+    from ascend_asr import families, frontends
+    from ascend_asr.families.base import Family
+
+    @dataclasses.dataclass(frozen=True)
+    class HalfRateParams:
+        sample_rate: int = 16000
+        bins: int = 3
+
+    class HalfRate:
+        name = "half_rate_test"
+
+        def __init__(self, params, seed=None):
+            self.params = params
+
+        @property
+        def feature_size(self):
+            return self.params.bins
+
+    class WithFrontend(Family):
+        name = "with_frontend"
+        frontends = ((HalfRate, HalfRateParams),)
+
+    with_family = dict(families.registry(), with_frontend=WithFrontend())
+    monkeypatch.setattr(families, "registry", lambda: with_family)
+    built = frontends.build_frontend({"name": "half_rate_test", "bins": 5})
+    assert isinstance(built, HalfRate) and built.feature_size == 5
+    with pytest.raises(ProfileError, match="bins: expected a whole number"):
+        frontends.build_frontend({"name": "half_rate_test", "bins": np.float32(2.5).item()})

@@ -69,6 +69,9 @@ class Family(abc.ABC):
     name: str = ""
     default_profile: str = ""        # atc_profiles/<name>.yaml: ATC options, batch sizes, gears
     frontend: str = ""               # the frontend the family's features come from
+    # frontends the family itself defines: (frontend class with a `name`, its parameter dataclass) pairs;
+    # ascend_asr.frontends finds them through the registry, so a family package owns its feature definition
+    frontends: tuple = ()
     vocabulary_kind: str = "characters"  # or "phones"
     reference_profile: str = ""      # the trained reference shipped in assets/models, by profile
     reference_checkpoint: str = ""   # its file name there
