@@ -11,6 +11,7 @@ COMMANDS = {
     "profile": ("ascend_asr.profile_cli", "a deployment profile from upstream config/checkpoint files"),
     "plan": ("ascend_asr.plan_cli", "frame gears and batch sizes from a dataset's lengths -> a profile"),
     "convert": ("ascend_asr.convert", "ONNX + profile -> bundles (NAME.onnx + NAME.json [+ NAME.om])"),
+    "compare": ("ascend_asr.compare", "two forms of one model (checkpoint, ONNX, optimised ONNX, bundle): per output and per layer"),
     "preprocess": ("ascend_asr.preprocess", "dataset manifest -> prep/ (.bin per input, info, meta)"),
     "infer": ("ascend_asr.infer", "bundle + prep/ -> results/ (hyps.jsonl, summary.json)"),
     "score": ("ascend_asr.score", "results/ -> WER, CER"),

@@ -33,6 +33,7 @@ def command_args(m: str, out: str) -> dict[str, list[str]]:
         "profile": ["--family", "jasper", "--config", f"{m}/jasper.yaml", "--output", f"{out}/p.yaml"],
         "plan": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small"],
         "convert": ["--profile", "jasper_small", "--onnx", f"{m}/m.onnx", "--output-dir", f"{out}/bundles"],
+        "compare": [f"{m}/a.onnx", f"{m}/b.onnx", "--input", f"{m}/prep"],
         "preprocess": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small", "--output", f"{out}/prep"],
         "infer": ["--model", f"{m}/m_bs1.onnx", "--input", f"{m}/prep", "--output", f"{out}/results"],
         "score": ["--results", f"{m}/results"],

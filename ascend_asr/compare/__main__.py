@@ -1,0 +1,7 @@
+"""python -m ascend_asr.compare"""
+import sys
+
+from ..runner import run
+from .cli import main
+
+sys.exit(run(main))
