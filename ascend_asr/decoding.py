@@ -131,14 +131,24 @@ def check_beam_width(beam_width) -> int:
 
 
 def make_decoder(vocab, scores_are_probs: bool, kind: str = "greedy", beam_width: int = 10,
-                 lm_path: str | None = None, alpha: float = 0.5, beta: float = 1.0, out=None):
+                 lm_path: str | None = None, alpha: float = 0.5, beta: float = 1.0, out=None, *,
+                 lexicon: str = "none", unk_score: float = -10.0, hotwords: str | None = None,
+                 hotword_weight: float = 10.0, token_min_logp: float = -5.0):
     """A function (scores [T, V], valid frames) -> label ids: greedy, or CTC prefix beam search
     (with an n-gram LM over words when the alphabet has a space, else over single labels).
-    An LM whose words the labels mostly cannot spell is refused (a few: a warning on `out`)."""
+    `lexicon` other than "none" selects the lexicon-constrained word search (transcribe.py: lm, unigrams, auto
+    or a lexicon file). An LM whose words the labels mostly cannot spell is refused (a few: a warning on `out`)."""
     if kind == "greedy":
         return lambda scores, length: greedy_ctc(scores, length, vocab.blank)
     if kind != "beam":
         raise ValueError(f"decoder {kind!r}: choose greedy or beam")
+    if lexicon != "none":
+        from .transcribe import DecoderSettings, make_transcriber
+
+        transcribe = make_transcriber(vocab, scores_are_probs, DecoderSettings(
+            kind, beam_width, lm_path, alpha, beta, lexicon, unk_score, hotwords, hotword_weight, token_min_logp),
+            out=out)
+        return lambda scores, length: list(transcribe(scores, length).ids)
     from .beam_search import prefix_beam_search
 
     check_beam_width(beam_width)
@@ -155,3 +165,39 @@ def make_decoder(vocab, scores_are_probs: bool, kind: str = "greedy", beam_width
         return prefix_beam_search(np.asarray(log_probs, dtype=np.float64), length, vocab.blank, beam_width, lm=lm,
                                   alpha=alpha, beta=beta, word_boundary=boundary, labels=vocab.labels)
     return decode
+
+
+@dataclass(frozen=True)
+class FrameClock:
+    """Seconds per output frame of a model: its frontend's hop times its time stride, checked against the
+    model's own output length (timestamps.frame_seconds); picklable, for decode workers."""
+
+    frontend: dict  # the frontend spec of the profile or bundle
+    time_stride: int = 1
+
+    @classmethod
+    def of(cls, model) -> "FrameClock":
+        """The clock of a Profile or a Bundle."""
+        spec = model.manifest["frontend"] if hasattr(model, "manifest") else model.frontend
+        return cls(dict(spec), OutputLayout.of(model).time_stride)
+
+    def __call__(self, out_frames: int, frames: int | None = None) -> float:
+        from .timestamps import frame_seconds
+
+        return frame_seconds(self._frontend(), self.time_stride, frames, out_frames)
+
+    def _frontend(self):
+        built = self.__dict__.get("_built")
+        if built is None:
+            from .frontends import build_frontend
+
+            built = build_frontend(self.frontend)
+            object.__setattr__(self, "_built", built)
+        return built
+
+    def __getstate__(self):
+        return {"frontend": self.frontend, "time_stride": self.time_stride}
+
+    def __setstate__(self, state):
+        object.__setattr__(self, "frontend", state["frontend"])
+        object.__setattr__(self, "time_stride", state["time_stride"])

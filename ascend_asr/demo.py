@@ -1,6 +1,7 @@
 """The main job on bundled data: checkpoint -> ONNX -> bundle -> prep/ -> results/ -> WER.
 
     python -m ascend_asr.demo [--profile jasper_small|deepspeech2_small|lstm_ctc_char] [--checkpoint ckpt]
+                              [--decoder beam]   # lexicon beam search with the model's shipped word LM
 
 By default it runs the shipped trained reference model of the profile (ascend_asr/assets/models) on
 bundled held-out audio: FSDD digits of a speaker no model was trained on, and synthesized sentences
@@ -36,9 +37,15 @@ def save_random_checkpoint(profile, path: str, seed: int) -> None:
     torch.save({"epoch": 0, "state_dict": state, "ema_state_dict": state}, path)
 
 
+def shipped_lm(profile_name: str) -> str | None:
+    """The word LM shipped beside a reference model (its training transcripts' bigram), or None."""
+    path = os.path.join(os.path.dirname(ASSETS), "models", f"{profile_name}_words_bigram.arpa")
+    return path if os.path.isfile(path) else None
+
+
 def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = DEMO_PROFILE,
              manifest: str = DEMO_MANIFEST, batch_size: int = 1, seed: int = 0, backend: str = "auto",
-             progress: bool = True, out=sys.stdout) -> dict:
+             progress: bool = True, out=sys.stdout, decoder: str = "greedy") -> dict:
     start = time.perf_counter()
     profile = load_profile(profile_name)
     os.makedirs(work_dir, exist_ok=True)
@@ -58,10 +65,16 @@ def run_demo(work_dir: str, checkpoint: str | None = None, profile_name: str = D
     prep_dir = os.path.join(work_dir, "prep")
     results_dir = os.path.join(work_dir, "results")
     preprocess(manifest, prep_dir, profile, progress=progress)
-    summary = infer(bundle.om_path, prep_dir, results_dir, InferOptions(backend=backend, progress=progress),
+    beam = {}
+    if decoder == "beam":
+        lm = shipped_lm(profile.name)
+        beam = {"decoder": "beam", **({"lm": lm} if lm else {})}
+        print(f"[ascend-asr] beam search, lexicon from {lm or 'none (no shipped LM)'}", file=out)
+    summary = infer(bundle.om_path, prep_dir, results_dir, InferOptions(backend=backend, progress=progress, **beam),
                     out=out)
     for r in read_hyps(results_dir):
-        print(f"{r['id']}\n  REF: {r['ref']}\n  HYP: {r['hyp']}", file=out)
+        times = " ".join(f"{w['word']}[{w['start']:.2f}-{w['end']:.2f}]" for w in r.get("words", []))
+        print(f"{r['id']}\n  REF: {r['ref']}\n  HYP: {r['hyp']}\n  words (s): {times}", file=out)
     print_summary(summary, out=out)
     total = time.perf_counter() - start
     print(f"[ascend-asr] demo: {total:.1f} s end to end for {summary['audio_seconds']:.1f} s of audio "
@@ -79,10 +92,12 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--backend", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--decoder", default="greedy", choices=("greedy", "beam"),
+                   help="beam: lexicon beam search with the profile's shipped word LM")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     run_demo(args.work_dir, args.checkpoint, args.profile, args.manifest, args.batch_size, args.seed,
-             args.backend, not args.no_progress)
+             args.backend, not args.no_progress, decoder=args.decoder)
     return 0
 
 

@@ -29,7 +29,7 @@ from .backends import BACKENDS, MODES, Session, Timings, open_session, run_pipel
 from .backends.onnxruntime_backend import OPT_LEVELS
 from .batching import assemble, pick_frames, plan_batches, row, time_major
 from .bundle import Bundle, open_bundle
-from .decoding import OutputLayout, decode_utterance, make_decoder
+from .decoding import FrameClock, OutputLayout
 from .featurize import worker_context
 from .errors import AscendAsrError, BackendError, OptionError, TensorFileError, describe_exception
 from .metrics import percent, score
@@ -48,6 +48,7 @@ from .results import (
 )
 from .runner import EXIT_UTTERANCES_FAILED, run, worker_process_setup
 from .profiles import BATCH
+from .transcribe import DecoderSettings, check_settings, make_transcriber, resolve_lexicon_mode, word_boundary
 from .tensor_files import (
     META_FIELDS,
     JsonlAppender,
@@ -70,6 +71,11 @@ class InferOptions:
     lm: str | None = None  # n-gram LM (ARPA, or kenlm binary) for beam search
     lm_alpha: float = 0.5
     lm_beta: float = 1.0
+    lexicon: str = "auto"  # beam: auto | none | lm | unigrams | a lexicon file (transcribe.py)
+    unk_score: float = -10.0  # beam with a lexicon: score of a word outside it (-inf: closed vocabulary)
+    hotwords: str | None = None  # beam with a lexicon: file of words/phrases to boost
+    hotword_weight: float = 10.0
+    nbest: int = 1  # hypotheses kept per utterance in hyps.jsonl (beam)
     progress: bool = True
     decode_workers: int = 0  # processes that decode while the device runs (0: decode in this process)
     ort_threads: int = 0  # onnxruntime intra-op threads (0: every core)
@@ -80,7 +86,16 @@ class InferOptions:
         check_options(self)
 
 
-BEAM_OPTIONS = {"lm": None, "lm_alpha": 0.5, "lm_beta": 1.0, "beam_width": 10}  # beam search's, and their defaults
+TRIM_START_KEY = "trim_start_s"  # meta.jsonl: seconds of leading silence the frontend trimmed (when recorded)
+
+BEAM_OPTIONS = {"lm": None, "lm_alpha": 0.5, "lm_beta": 1.0, "beam_width": 10, "lexicon": "auto", "unk_score": -10.0,
+                "hotwords": None, "hotword_weight": 10.0, "nbest": 1}  # beam search's, and their defaults
+
+
+def decoder_settings(options: "InferOptions") -> DecoderSettings:
+    return DecoderSettings(options.decoder, options.beam_width, options.lm, options.lm_alpha, options.lm_beta,
+                           options.lexicon, options.unk_score, options.hotwords, options.hotword_weight,
+                           nbest=options.nbest)
 
 
 def check_options(options: InferOptions) -> None:
@@ -98,6 +113,7 @@ def check_options(options: InferOptions) -> None:
         if not isinstance(value, (int, float)) or not np.isfinite(value):
             raise OptionError(f"--{k.replace('_', '-')} {value!r}: give a finite number (e.g. "
                               f"{BEAM_OPTIONS[k]})")
+    check_settings(decoder_settings(options), None, model_known=False)
     if options.save_outputs not in (None, "bin", "npy"):
         raise OptionError(f"--save-outputs {options.save_outputs!r}: choose bin or npy")
     for k, example in (("decode_workers", 4), ("ort_threads", 4)):
@@ -227,19 +243,20 @@ class _SessionsByBatchSize(Session):
 _DECODER = None  # in a decode worker process: (layout, vocabulary, decode function)
 
 
-def _init_decode_worker(parent_pid: int, vocab, layout: OutputLayout, kind: str, beam_width: int, lm, alpha: float,
-                        beta: float):
+def _init_decode_worker(parent_pid: int, vocab, layout: OutputLayout, settings, clock: FrameClock):
     worker_process_setup(parent_pid)
     global _DECODER
-    _DECODER = (layout, vocab, make_decoder(vocab, layout.scores_are_probs, kind, beam_width, lm, alpha, beta,
-                                            out=io.StringIO()))  # its warnings were printed by the parent's decoder
+    _DECODER = (layout, vocab, make_transcriber(vocab, layout.scores_are_probs, settings, clock,
+                                                out=io.StringIO()))  # its warnings were printed by the parent's
 
 
-def decode_one(layout: OutputLayout, vocab, decode, scores, frames: int, length):
-    """(output frames, transcript, None), or (None, None, the exception) when this utterance cannot be decoded."""
+def decode_one(layout: OutputLayout, vocab, decode, scores, frames: int, length, offset: float = 0.0):
+    """(output frames, Transcript, None), or (None, None, the exception) when this utterance cannot be decoded.
+    `decode` is a transcriber (transcribe.make_transcriber); `offset`: seconds of audio before the first
+    feature frame (a frontend's trimmed leading silence, when preprocess records it), added to word times."""
     try:
-        out_len, ids = decode_utterance(layout, decode, scores, frames, length)
-        return out_len, vocab.decode(ids), None
+        out_len = layout.valid_frames(frames, length)
+        return out_len, decode(scores, out_len, offset, frames=frames), None
     except Exception as exc:  # a decoding failure costs this utterance only
         return None, None, exc
 
@@ -298,8 +315,9 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
     if bundle.manifest.get("warning"):
         print(f"[ascend-asr] WARNING ({bundle.name}): {bundle.manifest['warning']}", file=out)
     layout = OutputLayout.of(bundle)
-    decode = make_decoder(vocab, layout.scores_are_probs, options.decoder, options.beam_width, options.lm,
-                          options.lm_alpha, options.lm_beta, out=out)
+    clock = FrameClock.of(bundle)
+    settings = decoder_settings(options)
+    decode = make_transcriber(vocab, layout.scores_are_probs, settings, clock, out=out)
     claim(output, {"model": ",".join(b.name for b in bundles),
                    "onnx_sha256": ",".join(b.manifest["onnx_sha256"] for b in bundles),
                    "prep": os.path.abspath(prep.path), "prep_profile": prep.info["profile"]})
@@ -364,7 +382,8 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
         for i, meta in enumerate(rows):
             try:
                 scores = time_major(row(outputs, layout.scores, i), layout.scores)
-                items.append((scores, meta["frames"], row(outputs, layout.lengths, i) if layout.lengths else None))
+                items.append((scores, meta["frames"], row(outputs, layout.lengths, i) if layout.lengths else None,
+                              float(meta.get(TRIM_START_KEY) or 0.0)))
             except Exception as exc:  # costs this utterance only
                 skip(meta, exc)
                 continue
@@ -395,8 +414,9 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
                     target = os.path.join(output, "outputs")
                     _save_outputs(output, meta["stem"], outputs, bundle, i, options.save_outputs)
                 target = hyps_path(output)
-                hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp, "ref": meta["text"],
-                            "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len})
+                hyps.write({"stem": meta["stem"], "id": meta["id"], "hyp": hyp.text, "ref": meta["text"],
+                            "duration": meta["duration"], "frames": meta["frames"], "out_frames": out_len,
+                            **hyp.fields()})
             except OSError as exc:  # disk full, permissions: the run's problem, not the utterance's
                 raise output_write_error(exc, exc.filename or target, output) from exc
             true_frames += meta["frames"]
@@ -408,8 +428,7 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
         if options.decode_workers and pending:  # started before any model session, so it inherits none
             pool = stack.enter_context(ProcessPoolExecutor(
                 options.decode_workers, mp_context=worker_context(), initializer=_init_decode_worker,
-                initargs=(os.getpid(), vocab, layout, options.decoder, options.beam_width, options.lm, options.lm_alpha,
-                          options.lm_beta)))
+                initargs=(os.getpid(), vocab, layout, settings, clock)))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # an interrupted run waits for none
         sessions = {b.batch_size: stack.enter_context(open_session(b, options.backend, options.device, options.mode,
                                                                    out=out, ort_threads=options.ort_threads,
@@ -454,6 +473,16 @@ def _infer(model: str, prep_dir: str, output: str, options: InferOptions, out) -
         "decoder": {"kind": options.decoder, **({"beam_width": options.beam_width, "lm": options.lm,
                                                   "lm_alpha": options.lm_alpha, "lm_beta": options.lm_beta}
                                                  if options.decoder == "beam" else {})},
+        # the word-level search and what hyps.jsonl's words, confidences and N-best mean (transcribe.py)
+        "decoding": {**({"lexicon": resolve_lexicon_mode(settings, word_boundary(vocab)),
+                         "unk_score": options.unk_score, "hotwords": options.hotwords,
+                         "hotword_weight": options.hotword_weight, "nbest": options.nbest}
+                        if options.decoder == "beam" else {}),
+                     "word_times": "CTC alignment of the transcript; seconds = output frame x frontend hop x model "
+                                   "stride, from the start of the audio the features were computed on (after "
+                                   "silence trimming, for frontends that trim)",
+                     "confidence": "word: geometric mean of the aligned path's posteriors over its frames; "
+                                   "utterance: geometric mean of its words'"},
         "compiled_shapes": [shape for b in bundles for shape in b.manifest["shapes"]],
         # timing blocks, wall time, audio, RTF, failures: totals over every segment (a resumed run included);
         # end_to_end_utterances_per_s counts host + device work, as pipelined
@@ -526,6 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", help="n-gram language model for --decoder beam (ARPA; kenlm binary with kenlm installed)")
     p.add_argument("--lm-alpha", type=float, help="LM weight, for --decoder beam (default 0.5)")
     p.add_argument("--lm-beta", type=float, help="word insertion bonus, for --decoder beam (default 1.0)")
+    p.add_argument("--lexicon", help="--decoder beam: auto (default: the LM's words when it is a word LM, else none), "
+                   "lm (the LM's words), a lexicon file (one word per line), unigrams (free spelling scored against "
+                   "the LM's words, as pyctcdecode) or none (the plain prefix beam search)")
+    p.add_argument("--unk-score", type=float, help="--decoder beam with a lexicon: log-score of a word outside it "
+                   "(default -10; --unk-score=-inf: closed vocabulary, only lexicon words)")
+    p.add_argument("--hotwords", help="--decoder beam with a lexicon: file of words or phrases to prefer, one per line "
+                   "(optionally a tab and a boost)")
+    p.add_argument("--hotword-weight", type=float, help="boost of a hotword without its own (default 10)")
+    p.add_argument("--nbest", type=int, help="--decoder beam: hypotheses kept per utterance in hyps.jsonl (default 1)")
     p.add_argument("--decode-workers", type=int, default=0,
                    help="processes that decode (beam search, LM) while the device runs the next batches "
                         "(default 0: decode in this process)")

@@ -67,6 +67,10 @@ class KenLM:
     def end_score(self, history: tuple[str, ...]) -> float:
         return LN10 * self._log10(history, "</s>")
 
+    def __contains__(self, word: str) -> bool:
+        """Whether the model has `word` (otherwise it is scored as <unk>)."""
+        return word in self._model
+
     def _context(self, history: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
         n = self.order - 1
         if len(history) >= n:
@@ -199,6 +203,10 @@ class ArpaLM:
 
     def end_score(self, history: tuple[str, ...]) -> float:
         return LN10 * self._log10(history, "</s>")
+
+    def __contains__(self, word: str) -> bool:
+        """Whether the model has `word` (otherwise it is scored as <unk>)."""
+        return word in self._vocab and word not in ("<unk>", "<s>", "</s>")
 
     def _log10(self, history: tuple[str, ...], word: str) -> float:
         n = self.order - 1

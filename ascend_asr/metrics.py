@@ -38,6 +38,46 @@ def char_errors(reference: str, hypothesis: str) -> ErrorCounts:
     return ErrorCounts(out.substitutions + out.deletions + out.insertions, len(reference))
 
 
+def char_errors_without_spaces(reference: str, hypothesis: str) -> ErrorCounts:
+    """deepspeech.pytorch's CER: the Levenshtein distance of the two strings with every space removed, over the
+    reference's characters without spaces (its `Decoder.cer`; validation sums both over the set)."""
+    reference, hypothesis = reference.replace(" ", ""), hypothesis.replace(" ", "")
+    if not reference:
+        return ErrorCounts(len(hypothesis), 0)
+    if not hypothesis:
+        return ErrorCounts(len(reference), len(reference))
+    out = jiwer.process_characters(reference, hypothesis)
+    return ErrorCounts(out.substitutions + out.deletions + out.insertions, len(reference))
+
+
+METRIC_DEFINITIONS = {
+    "wer": "word error rate: jiwer word alignment, (S + D + I) / reference words, summed over utterances",
+    "cer": "character error rate: jiwer character alignment of the space-normalised strings, spaces included",
+    "cer_no_spaces": "deepspeech.pytorch's CER: Levenshtein distance with spaces removed / reference characters "
+                     "without spaces, summed over utterances (its validation loop)",
+    "per_39": "phone error rate after TIMIT 61 -> 39 folding of both sides (phones.60-48-39.map, q deleted): "
+              "edit distance over phones / reference phones (ModelZoo LSTM prints it as 'Word error rate')",
+}
+
+
+def upstream_metrics(pairs, phones: bool = False) -> dict:
+    """Every family's upstream metric over (reference, hypothesis) pairs (empty references left out), with
+    the definition of each: jiwer WER and CER, deepspeech.pytorch's CER without spaces and, for phone
+    transcripts, TIMIT PER with 39-phone folding."""
+    pairs = [(r, h) for r, h in pairs if str(r).split()]
+    words, chars, bare = ErrorCounts(0, 0), ErrorCounts(0, 0), ErrorCounts(0, 0)
+    for reference, hypothesis in pairs:
+        words += word_errors(reference, hypothesis)
+        chars += char_errors(reference, hypothesis)
+        bare += char_errors_without_spaces(reference, hypothesis)
+    out = {"wer": words.rate, "cer": chars.rate, "cer_no_spaces": bare.rate}
+    if phones:
+        from .timit import folded_phone_error_rate
+
+        out["per_39"] = folded_phone_error_rate(pairs).rate
+    return {**out, "definitions": {k: METRIC_DEFINITIONS[k] for k in out}}
+
+
 @dataclass(frozen=True)
 class Score:
     utterances: int

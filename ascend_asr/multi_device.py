@@ -477,7 +477,7 @@ def _summary(output, prep, bundle, reports, ids, label, fallback, resumed, wall)
               f"{os.path.join(output, SUMMARY)} (multi_device.devices)", file=sys.stderr)
     metrics = score((r["ref"], r["hyp"]) for r in results).to_dict()
     return {
-        **{k: base.get(k) for k in ("model", "mode", "batch_size", "decoder", "compiled_shapes")},
+        **{k: base.get(k) for k in ("model", "mode", "batch_size", "decoder", "decoding", "compiled_shapes")},
         **({"batch_sizes": base["batch_sizes"]} if base.get("batch_sizes") else {}),
         "model": base.get("model", bundle.name), "batch_size": base.get("batch_size", batch_size),
         "backend": ",".join(backends) or None, "fallback": bool(fallback) or any(e["fallback"] for e in devices),
@@ -510,7 +510,7 @@ def worker(share_path: str) -> int:
     write_json_atomic(os.path.join(share["output"], REPORT), {
         "run": share["run"], "device": share["device"], "loop_ended_at": ended,
         "loop_started_at": ended - segment["loop_wall_s"],
-        "summary": {k: summary.get(k) for k in ("model", "backend", "fallback", "mode", "batch_size", "decoder",
+        "summary": {k: summary.get(k) for k in ("model", "backend", "fallback", "mode", "batch_size", "decoder", "decoding",
                                                 "compiled_shapes", "error_rate")}})
     return 0
 

@@ -16,7 +16,8 @@ from ascend_asr.profiles import find_profile, load_profile
 from .conftest import REPO
 
 PIPELINE = ("audio", "batching", "bundle", "atc", "convert", "datasets", "decoding", "infer", "prep", "preprocess",
-            "profiles", "score", "tensor_files", "text", "metrics", "beam_search", "language_model", "backends")
+            "profiles", "score", "tensor_files", "text", "metrics", "beam_search", "language_model", "backends", "compare", "parity",
+            "transcribe", "word_beam", "lexicon", "timestamps", "hotwords", "transcripts")
 
 
 @pytest.mark.parametrize("name", ["jasper", "deepspeech2", "lstm_ctc"])
