@@ -88,11 +88,16 @@ def resample_audio(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndar
 
 def trim_silence(samples: np.ndarray, top_db: float = 60.0, frame_length: int = TRIM_FRAME_LENGTH,
                  hop_length: int = TRIM_HOP_LENGTH) -> np.ndarray:
-    """Cut leading and trailing frames quieter than `top_db` below the loudest frame.
+    """Cut leading and trailing frames quieter than `top_db` below the loudest frame."""
+    start, end = silence_bounds(samples, top_db, frame_length, hop_length)
+    return samples[start:end]
 
-    The definition of `librosa.effects.trim` (centred, zero-padded RMS frames; power in dB
-    relative to the maximum, floored at 1e-10), which the NVIDIA Jasper evaluation applies.
-    """
+
+def silence_bounds(samples: np.ndarray, top_db: float = 60.0, frame_length: int = TRIM_FRAME_LENGTH,
+                   hop_length: int = TRIM_HOP_LENGTH) -> tuple[int, int]:
+    """(start, end) sample indices of what trimming keeps: the definition of `librosa.effects.trim` (centred,
+    zero-padded RMS frames; power in dB relative to the maximum, floored at 1e-10), which the NVIDIA Jasper
+    evaluation applies. All silent: (0, 0)."""
     pad = frame_length // 2
     padded = np.pad(samples.astype(np.float64), pad)
     n_frames = 1 + (len(padded) - frame_length) // hop_length
@@ -103,7 +108,5 @@ def trim_silence(samples: np.ndarray, top_db: float = 60.0, frame_length: int = 
     power_db -= 10.0 * np.log10(max(1e-10, mean_square.max()))
     loud = np.flatnonzero(power_db > -top_db)
     if loud.size == 0:
-        return samples[:0]
-    start = int(loud[0] * hop_length)
-    end = min(len(samples), int((loud[-1] + 1) * hop_length))
-    return samples[start:end]
+        return 0, 0
+    return int(loud[0] * hop_length), min(len(samples), int((loud[-1] + 1) * hop_length))

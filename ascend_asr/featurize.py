@@ -16,6 +16,7 @@ class Features(NamedTuple):
     valid: int  # valid frames
     gear: int | None  # the smallest compiled frame count that holds them (None: no gears given)
     duration: float  # seconds of the audio as read, before any silence trimming
+    trim_start: float = 0.0  # seconds of leading silence the frontend trimmed (its features start there)
 
 
 def featurize(frontend, audio, gears=None, *, resample: bool = True, mix_to_mono: bool = True,
@@ -35,7 +36,12 @@ def featurize(frontend, audio, gears=None, *, resample: bool = True, mix_to_mono
         samples = np.asarray(audio)
         check_finite(samples, name)
     duration = len(samples) / rate
-    samples = frontend.prepare_samples(samples)
+    start = 0
+    if hasattr(frontend, "kept_span"):  # a frontend that trims says where its features start
+        start, end = frontend.kept_span(samples)
+        samples = samples[start:end]
+    else:
+        samples = frontend.prepare_samples(samples)
     gear = None
     if gears:
         needed = frontend.aligned_frames(len(samples))
@@ -47,7 +53,7 @@ def featurize(frontend, audio, gears=None, *, resample: bool = True, mix_to_mono
         raise AudioError(f"{name}: the {frontend.name} frontend gave non-finite features (NaN or Inf) from "
                          f"{len(samples)} finite samples (extreme or clipped values?); check the recording "
                          "(e.g. `sox in.wav -n stats`) or remove it from the manifest")
-    return Features(feats, valid, gear, duration)
+    return Features(feats, valid, gear, duration, start / rate)
 
 
 def _too_long(frontend, name: str, seconds: float, needed: int, gears, profile_source: str) -> ShapeError:

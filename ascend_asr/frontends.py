@@ -75,11 +75,16 @@ class JasperFilterbank:
 
     def prepare_samples(self, samples: np.ndarray) -> np.ndarray:
         """Silence trimming, when enabled; applied before features are computed."""
-        if self.params.trim_silence:
-            from .audio import trim_silence
+        start, end = self.kept_span(samples)
+        return samples[start:end]
 
-            samples = trim_silence(samples, self.params.trim_top_db)
-        return samples
+    def kept_span(self, samples: np.ndarray) -> tuple[int, int]:
+        """(start, end) of the samples prepare_samples keeps: word times add the trimmed start back."""
+        if not self.params.trim_silence:
+            return 0, len(samples)
+        from .audio import silence_bounds
+
+        return silence_bounds(samples, self.params.trim_top_db)
 
     def __call__(self, samples: np.ndarray) -> tuple[np.ndarray, int]:
         """Return features [n_mels, 1 + N // hop] (float32) and the valid frame count."""

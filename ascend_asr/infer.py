@@ -50,6 +50,7 @@ from .runner import EXIT_UTTERANCES_FAILED, run, worker_process_setup
 from .profiles import BATCH
 from .transcribe import DecoderSettings, check_settings, make_transcriber, resolve_lexicon_mode, word_boundary
 from .tensor_files import (
+    TRIM_START_KEY,
     META_FIELDS,
     JsonlAppender,
     check_row,
@@ -85,8 +86,6 @@ class InferOptions:
     def __post_init__(self):
         check_options(self)
 
-
-TRIM_START_KEY = "trim_start_s"  # meta.jsonl: seconds of leading silence the frontend trimmed (when recorded)
 
 BEAM_OPTIONS = {"lm": None, "lm_alpha": 0.5, "lm_beta": 1.0, "beam_width": 10, "lexicon": "auto", "unk_score": -10.0,
                 "hotwords": None, "hotword_weight": 10.0, "nbest": 1}  # beam search's, and their defaults

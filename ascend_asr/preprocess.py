@@ -42,6 +42,7 @@ from .prep import (
 from .profiles import Profile, load_profile
 from .runner import EXIT_UTTERANCES_FAILED, run, worker_process_setup
 from .tensor_files import (
+    TRIM_START_KEY,
     JsonlAppender,
     output_write_error,
     read_jsonl,
@@ -97,7 +98,8 @@ def _featurize_entry(entry, frontend, profile: Profile, resample: bool, mix_to_m
         tensors = utterance_tensors(utt.feats, utt.valid, profile.inputs, utt.gear)
     except Exception as exc:  # whatever one utterance provokes costs that utterance only
         return "error", isinstance(exc, AscendAsrError), str(exc), describe_exception(exc)
-    return "ok", tensors, utt.valid, utt.gear, utt.duration  # duration of the file, before any silence trimming
+    # duration of the file, before any silence trimming; trim_start: where the features start in it
+    return "ok", tensors, utt.valid, utt.gear, utt.duration, utt.trim_start
 
 
 def _failure_message(audio_path: str, ours: bool, text: str, described: str) -> str:
@@ -143,7 +145,7 @@ def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | N
         """Write one computed utterance (or count its failure), in manifest order."""
         nonlocal written, audio_seconds
         if result[0] == "ok":
-            _, tensors, valid, gear, duration = result
+            _, tensors, valid, gear, duration, trim_start = result
             try:
                 text = profile.vocabulary.normalize(entry.text)
             except Exception as exc:  # whatever one utterance provokes costs that utterance only
@@ -161,7 +163,8 @@ def _preprocess(manifest, output: str, profile: Profile | str, data_dir: str | N
                 write_bin(target, tensor, spec.dtype)
             target = os.path.join(output, META)
             meta.write({"stem": stem, "id": entry.id, "audio": entry.audio_path, "duration": round(duration, 4),
-                        "frames": valid, "padded_frames": gear, "text": text, "raw_text": entry.text})
+                        "frames": valid, "padded_frames": gear, "text": text, "raw_text": entry.text,
+                        **({TRIM_START_KEY: round(trim_start, 4)} if trim_start else {})})
         except OSError as exc:  # disk full, permissions: the run's problem, not the utterance's
             raise output_write_error(exc, target or output, output) from exc
         written += 1

@@ -266,6 +266,7 @@ def check_row(row: dict, fields: dict, source: str, fix: str) -> dict:
 
 META_FIELDS = {"stem": str, "id": str, "audio": str, "duration": _NUMBER, "frames": int,
                "padded_frames": (int, None), "text": str}  # a prep/meta.jsonl row, as preprocess writes it
+TRIM_START_KEY = "trim_start_s"  # optional meta field: seconds of leading silence the frontend trimmed
 HYPS_FIELDS = {"stem": str, "id": str, "hyp": str, "ref": str, "duration": _NUMBER, "frames": int,
                "out_frames": (int, None)}  # a results/hyps.jsonl row, as infer writes it
 

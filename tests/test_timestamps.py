@@ -116,3 +116,24 @@ def test_alignment_of_a_long_transcript_walks_back_through_every_state():
     for k, label in enumerate(truth):
         log_probs[3 * k, label] = log_probs[3 * k + 1, 0] = log_probs[3 * k + 2, 0] = np.log(0.95)
     assert ctc_align(log_probs, truth, 0) == [(3 * k, 3 * k) for k in range(len(truth))]
+
+
+def test_preprocess_records_where_trimmed_features_start_so_word_times_count_from_the_file(tmp_path):
+    """Jasper's frontend trims leading silence: meta.jsonl says how much, and infer adds it to word times."""
+    import soundfile as sf
+
+    from ascend_asr.tensor_files import TRIM_START_KEY
+
+    samples, rate = sf.read(CLIP, dtype="float32")
+    padded = tmp_path / "padded.wav"
+    sf.write(str(padded), np.concatenate([np.zeros(int(0.6 * rate), np.float32), samples]), rate)
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(f"path\tduration\ttext\n{padded}\t5.5\tseven three nine one five two\n{CLIP}\t4.9\tseven\n")
+    preprocess(str(manifest), str(tmp_path / "prep"), load_profile("jasper_small"), progress=False)
+    rows = open_prep(str(tmp_path / "prep")).rows
+    # the clip's own lead-in is faint noise above -60 dB, so only the added digital silence is cut, up to the
+    # trimming window's half width (64 ms) plus one hop (32 ms)
+    assert abs(rows[0][TRIM_START_KEY] - rows[1].get(TRIM_START_KEY, 0.0) - 0.6) <= 0.1
+    untrimmed = tmp_path / "prep_lstm"
+    preprocess(str(manifest), str(untrimmed), load_profile("lstm_ctc_char"), progress=False)
+    assert all(TRIM_START_KEY not in row for row in open_prep(str(untrimmed)).rows)
