@@ -25,6 +25,11 @@ EXPORT = [
 # and onnxconverter-common (fp16 conversion with block lists, the ATC precision-mode simulations)
 OPTIMIZE = ["onnxslim>=0.1.50", "onnxconverter-common>=1.14"]
 
+# PaddleSpeech's own runtime, for `import-paddle` (a Paddle inference model -> ONNX, gated on Paddle Predictor) and
+# the streaming table's Paddle row. paddle2onnx is not listed: it pins onnx<=1.17, onnxoptimizer and polygraphy,
+# none of which it needs; install it with `pip install --no-deps paddle2onnx==2.1.0` (as .ci/run does).
+PADDLE = ["paddlepaddle==3.3.1"]
+
 PLOT = ["matplotlib>=3.5"]  # the PNG plots of `ascend-asr bench` (without it the report is written without plots)
 
 LM = ["kenlm"]  # n-gram language models for beam search (compiles kenlm's C++; a pure-Python ARPA reader is the fallback)
@@ -55,6 +60,7 @@ setup(
         "export": EXPORT,
         "lm": LM,
         "optimize": OPTIMIZE,
+        "paddle": PADDLE,
         "plot": PLOT,
         "test": TEST,
     },

@@ -549,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="async", choices=MODES,
                    help="pyACL only: async overlaps host and device work on two streams")
     p.add_argument("--save-outputs", choices=("bin", "npy"), help="also write raw outputs as ais_bench names them")
+    p.add_argument("--streaming", action="store_true",
+                   help="chunk-by-chunk streaming with carried states (PaddleSpeech DS2 online), e.g. "
+                        "--streaming --chunk-frames 4; its options: python -m ascend_asr.streaming --help")
     p.add_argument("--decoder", default="greedy", choices=("greedy", "beam"))
     p.add_argument("--beam-width", type=int, help="beams kept by --decoder beam (default 10)")
     p.add_argument("--lm", help="n-gram language model for --decoder beam (ARPA; kenlm binary with kenlm installed)")
@@ -578,6 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--streaming" in argv:  # chunk by chunk with carried recurrent states: its own options (streaming/)
+        from .streaming import main as streaming_main
+
+        return streaming_main([a for a in argv if a != "--streaming"])
     args = build_parser().parse_args(argv)
     given = [k for k in BEAM_OPTIONS if getattr(args, k) is not None]  # on the command line, even at a default
     if args.decoder == "greedy":

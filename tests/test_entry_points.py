@@ -34,6 +34,8 @@ def command_args(m: str, out: str) -> dict[str, list[str]]:
         "plan": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small"],
         "convert": ["--profile", "jasper_small", "--onnx", f"{m}/m.onnx", "--output-dir", f"{out}/bundles"],
         "compare": [f"{m}/a.onnx", f"{m}/b.onnx", "--input", f"{m}/prep"],
+        "import-paddle": ["--model-dir", f"{m}/inference", "--output", f"{out}/paddle.onnx"],
+        "stream": ["--checkpoint", f"{m}/avg_1.pdparams", "--audio", f"{m}/a.wav", "--output", f"{out}/stream"],
         "preprocess": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small", "--output", f"{out}/prep"],
         "infer": ["--model", f"{m}/m_bs1.onnx", "--input", f"{m}/prep", "--output", f"{out}/results"],
         "score": ["--results", f"{m}/results"],
