@@ -227,6 +227,22 @@ def _drop_unknown_symbols(text: str, original: str) -> str:
     return "".join(out)
 
 
+def _mostly_non_latin(alphabet) -> bool:
+    """An alphabet of Chinese characters (AISHELL, PaddleSpeech's vocab.txt) or another non-Latin script."""
+    letters = [c for c in alphabet if len(c) == 1 and c.isalpha()]
+    return bool(letters) and sum(not c.isascii() for c in letters) * 2 > len(letters)
+
+
+def _keep_alphabet(text: str, alphabet) -> str:
+    """For a non-Latin alphabet: width and compatibility forms folded (NFKC, so full-width Latin and digits
+    become ASCII), English cleaning skipped; characters outside the alphabet are dropped and spaces kept only
+    when the alphabet has a space (Chinese transcripts are scored by character, their spaces are not speech)."""
+    text = unicodedata.normalize("NFKC", text)
+    keep_space = " " in alphabet
+    text = "".join(c if c in alphabet else (" " if keep_space and c.isspace() else "") for c in text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def normalize_transcript(text: str, labels) -> str:
     """NVIDIA `english_cleaners`, then keep only characters of `labels`.
 
@@ -237,6 +253,8 @@ def normalize_transcript(text: str, labels) -> str:
     silently; every other character outside the alphabet becomes a space; whitespace collapses.
     """
     alphabet = set(labels)
+    if _mostly_non_latin(alphabet):
+        return _keep_alphabet(text, alphabet)
     original = text
     text = _before_folding(unicodedata.normalize("NFC", text))
     for symbol, words in _SYMBOLS.items():

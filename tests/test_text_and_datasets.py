@@ -198,3 +198,12 @@ def test_manifest_values_of_the_wrong_type_are_bad_entries_not_crashes(tmp_path)
                                   {"transcript": "y", "files": [{"fname": "y.wav", "speed": 1.0}]}]))
     entries = list(read_manifest(str(nvidia)))
     assert isinstance(entries[0], BadEntry) and isinstance(entries[1], Utterance)
+
+
+def test_a_chinese_vocabulary_keeps_its_characters_and_drops_spaces_and_punctuation():
+    """AISHELL-style references (PaddleSpeech's vocab.txt) are scored by character, not folded to ASCII."""
+    from ascend_asr.text import normalize_transcript
+
+    labels = ["<blank>", "<unk>", "今", "天", "气", "很", "好", "<eos>"]
+    assert normalize_transcript("今天 天气，很好！", labels) == "今天天气很好"
+    assert normalize_transcript("今天\u3000好", labels + [" "]) == "今天 好"  # a vocabulary with a space keeps it
