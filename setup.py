@@ -30,13 +30,16 @@ OPTIMIZE = ["onnxslim>=0.1.50", "onnxconverter-common>=1.14"]
 # none of which it needs; install it with `pip install --no-deps paddle2onnx==2.1.0` (as .ci/run does).
 PADDLE = ["paddlepaddle==3.3.1"]
 
+# ESPnet BPE token lists are checked against their sentencepiece model (decoding needs only the token list)
+ESPNET = ["sentencepiece>=0.1.99"]
+
 PLOT = ["matplotlib>=3.5"]  # the PNG plots of `ascend-asr bench` (without it the report is written without plots)
 
 LM = ["kenlm"]  # n-gram language models for beam search (compiles kenlm's C++; a pure-Python ARPA reader is the fallback)
 
 # The tests export and convert models, so they need the export extra's packages too.
 # librosa is the reference implementation the Jasper frontend is cross-checked against.
-TEST = EXPORT + OPTIMIZE + LM + PLOT + ["pytest>=7", "librosa>=0.10", "hypothesis>=6"]
+TEST = EXPORT + OPTIMIZE + ESPNET + LM + PLOT + ["pytest>=7", "librosa>=0.10", "hypothesis>=6"]
 
 # Profiles: the source of truth is the top-level atc_profiles/ (the layout the design requires); wheels and
 # `pip install .` ship it as the data-only subpackage ascend_asr.atc_profiles (package_dir maps it onto
@@ -61,6 +64,7 @@ setup(
         "lm": LM,
         "optimize": OPTIMIZE,
         "paddle": PADDLE,
+        "espnet": ESPNET,
         "plot": PLOT,
         "test": TEST,
     },

@@ -12,7 +12,8 @@ from .base import Family, IOSpec, UpstreamModel
 ENTRY_POINT_GROUP = "ascend_asr.families"
 BUILTIN = ("ascend_asr.families.jasper:JasperFamily", "ascend_asr.families.deepspeech2:DeepSpeech2Family",
            "ascend_asr.families.lstm_ctc:LstmCtcFamily",
-           "ascend_asr.families.paddle_ds2_online:PaddleDs2OnlineFamily")
+           "ascend_asr.families.paddle_ds2_online:PaddleDs2OnlineFamily",
+           "ascend_asr.families.espnet:EspnetFamily")
 
 
 def _instance(obj) -> Family:
