@@ -21,9 +21,10 @@ EXPORT = [
     "onnx>=1.14",
 ]
 
-# gated graph transforms of `ascend-asr optimize`: onnxslim (simplify; onnxsim has no wheel for current Pythons)
-# and onnxconverter-common (fp16 conversion with block lists, the ATC precision-mode simulations)
-OPTIMIZE = ["onnxslim>=0.1.50", "onnxconverter-common>=1.14"]
+# the simplify step of `ascend-asr optimize` and the ATC graph of the ESPnet family: onnxslim (onnxsim has no
+# wheel for current Pythons). The fp16 simulations need nothing more: onnxconverter-common's converted graphs
+# did not load for the shipped models, so optimize/fp16.py rounds tensors through fp16 itself.
+OPTIMIZE = ["onnxslim>=0.1.50"]
 
 # PaddleSpeech's own runtime, for `import-paddle` (a Paddle inference model -> ONNX, gated on Paddle Predictor) and
 # the streaming table's Paddle row. paddle2onnx is not listed: it pins onnx<=1.17, onnxoptimizer and polygraphy,
@@ -39,7 +40,8 @@ LM = ["kenlm"]  # n-gram language models for beam search (compiles kenlm's C++; 
 
 # The tests export and convert models, so they need the export extra's packages too.
 # librosa is the reference implementation the Jasper frontend is cross-checked against.
-TEST = EXPORT + OPTIMIZE + ESPNET + LM + PLOT + ["pytest>=7", "librosa>=0.10", "hypothesis>=6"]
+# onnxconverter-common makes the fp16 graphs users bring to `ascend-asr compare` (its tests compare one).
+TEST = EXPORT + OPTIMIZE + ESPNET + LM + PLOT + ["onnxconverter-common>=1.14", "pytest>=7", "librosa>=0.10", "hypothesis>=6"]
 
 # Profiles: the source of truth is the top-level atc_profiles/ (the layout the design requires); wheels and
 # `pip install .` ship it as the data-only subpackage ascend_asr.atc_profiles (package_dir maps it onto

@@ -79,6 +79,47 @@ def atc_command(profile: Profile, onnx_path: str, output_base: str, batch: int,
     return cmd
 
 
+# what `ascend-asr optimize` writes for the CPU path only: never a graph for ATC, which gets the fp32 graph and a
+# --precision_mode (ATC quantises and lowers precision itself, from the fp32 weights)
+_QUANTISED_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
+                  "QLinearConv", "QLinearMatMul", "DynamicQuantizeLSTM")
+_LOW_PRECISION = {3: "int8", 2: "uint8", 10: "float16"}  # onnx.TensorProto element types
+CPU_ONLY_DOMAINS = ("com.microsoft", "com.microsoft.nchwc", "com.ms.internal.nhwc")
+CPU_ONLY_MARK = "ascend_asr.cpu_only"  # metadata optimize leaves in every model that is not for ATC: its kind
+
+
+def atc_graph_problem(model: onnx.ModelProto) -> str | None:
+    """Why `model` must not be handed to ATC (None when it may): onnxruntime's own operators (Microsoft
+    domains, from `optimize`'s ort-opt step), quantised (QDQ / int8) nodes, or int8/fp16 weights."""
+    custom = sorted({n.domain for n in model.graph.node if n.domain in CPU_ONLY_DOMAINS})
+    if custom:
+        ops = sorted({n.op_type for n in model.graph.node if n.domain in CPU_ONLY_DOMAINS})
+        return (f"it holds onnxruntime-only operators of domain {', '.join(custom)} ({', '.join(ops[:6])}), which "
+                "ATC does not know (an `ascend-asr optimize` ort-opt model is for the CPU path only)")
+    quantised = sorted({n.op_type for n in model.graph.node if n.op_type in _QUANTISED_OPS})
+    if quantised:
+        return (f"it is quantised ({', '.join(quantised)} nodes): an int8 model is for the CPU path only; ATC "
+                "takes the fp32 graph and lowers precision itself (the profile's precision_mode)")
+    low = sorted({_LOW_PRECISION[t.data_type] for t in model.graph.initializer if t.data_type in _LOW_PRECISION})
+    if low:
+        return (f"its weights are {'/'.join(low)}: `ascend-asr optimize` fp16/int8 models are simulations and CPU "
+                "models; ATC takes the fp32 graph and the profile's precision_mode")
+    mark = next((p.value for p in model.metadata_props if p.key == CPU_ONLY_MARK), None)
+    if mark:
+        return (f"`ascend-asr optimize` marked it as a CPU-only {mark} model (an fp16 simulation predicts what ATC's "
+                "precision_mode costs; ATC applies that mode itself to the fp32 graph)")
+    return None
+
+
+def check_atc_graph(model: onnx.ModelProto, onnx_path: str) -> None:
+    """AtcError when `model` is not an fp32 graph ATC can take (atc_graph_problem)."""
+    problem = atc_graph_problem(model)
+    if problem:
+        raise AtcError(f"{onnx_path}: not a graph for ATC: {problem}; convert the fp32 model instead (the exported "
+                       "NAME.onnx, or optimize's gated NAME.simplified.onnx) and set the precision with the "
+                       "profile's precision.atc_precision_mode (optimize --write-profile records it)")
+
+
 def command_line(cmd: list[str]) -> str:
     return " ".join(shlex.quote(part) for part in cmd)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .atc import (
     DEFAULT_SOC_VERSION,
     atc_command,
+    check_atc_graph,
     command_line,
     detect_soc_version,
     find_atc,
@@ -353,6 +354,7 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
     if not os.path.isfile(onnx_path):
         raise ProfileError(f"{onnx_path}: ONNX model not found; export it first (`ascend-asr export`)")
     model = load_onnx_model(onnx_path)
+    check_atc_graph(model, onnx_path)
     profile.validate_onnx(model, onnx_path)
     _check_symbolic_class_count(profile, model, onnx_path)
     atc_path = find_atc(atc) if build_om is not False else None
@@ -425,3 +427,40 @@ def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], so
         "om": None if om_file is None else {"file": bundle_name + ".om", "size": os.path.getsize(om_file),
                                             "sha256": sha256(om_file), "atc_log": bundle_name + ".atc.log"},
     }
+
+
+def write_cpu_manifest(profile: Profile, onnx_path: str, kind: str, source_path: str, batch_size: int = 1,
+                       details: dict | None = None) -> Bundle:
+    """NAME.json beside NAME.onnx (an `ascend-asr optimize` model whose batch and frame axes stay dynamic), so
+    that `python -m ascend_asr.infer --model NAME.onnx` runs it on onnxruntime as it runs a converted bundle.
+    Such a bundle has no ATC command: `kind` (e.g. int8_static) is for the CPU path only."""
+    directory, filename = os.path.split(os.path.abspath(onnx_path))
+    name = check_bundle_name(os.path.splitext(filename)[0], onnx_path)
+    check_batch_sizes([batch_size], f"{onnx_path}: batch size", "pass a batch size from 1 to 1024")
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "name": name,
+        "profile": profile.name,
+        "family": profile.family,
+        "model_config": profile.model_config,
+        "batch_size": batch_size,
+        "frames": list(profile.frames),
+        "shapes": [{"batch": batch_size, "frames": f} for f in profile.frames],
+        "gear_mode": "dymdims" if len(profile.frames) > 1 else "static",
+        "inputs": [t.to_dict() for t in profile.inputs],
+        "outputs": [t.to_dict() for t in profile.outputs],
+        "vocabulary": profile.vocabulary.to_spec(),
+        "time_stride": profile.time_stride,
+        "warning": profile.warning,
+        "frontend": frontend_spec(build_frontend(profile.frontend)),
+        "source_model": {"path": os.path.abspath(source_path), "sha256": sha256(source_path)},
+        "onnx_sha256": sha256(onnx_path),
+        "onnx_size": os.path.getsize(onnx_path),
+        "cpu_only": True,
+        "model_kind": kind,
+        "optimize": dict(details or {}),
+        "om": None,
+    }
+    check_manifest(manifest, os.path.join(directory, name + ".json"), name)
+    write_json_atomic(os.path.join(directory, name + ".json"), manifest)
+    return Bundle(name, directory, manifest)

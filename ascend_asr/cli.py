@@ -12,6 +12,7 @@ COMMANDS = {
     "plan": ("ascend_asr.plan_cli", "frame gears and batch sizes from a dataset's lengths -> a profile"),
     "import-paddle": ("ascend_asr.paddle_import", "PaddleSpeech DS2-online inference model -> ONNX (paddle2onnx, gated on Paddle Predictor)"),
     "convert": ("ascend_asr.convert", "ONNX + profile -> bundles (NAME.onnx + NAME.json [+ NAME.om])"),
+    "optimize": ("ascend_asr.optimize", "exported ONNX -> gated simplify / ort-opt / fp16 simulations of ATC modes / int8 (report.md)"),
     "compare": ("ascend_asr.compare", "two forms of one model (checkpoint, ONNX, optimised ONNX, bundle): per output and per layer"),
     "preprocess": ("ascend_asr.preprocess", "dataset manifest -> prep/ (.bin per input, info, meta)"),
     "infer": ("ascend_asr.infer", "bundle + prep/ -> results/ (hyps.jsonl, summary.json)"),

@@ -87,6 +87,14 @@ class Profile:
     time_stride: int = 1  # output frames = (input frames - 1) // stride + 1, for models without out_lengths
     warning: str = ""  # printed by convert and infer, e.g. a vocabulary that still needs checking
     source: str = ""
+    parity: dict = field(default_factory=dict)  # the optimisation gate's thresholds (parity.Thresholds keys)
+    precision: dict = field(default_factory=dict)  # what `ascend-asr optimize` chose (see check_precision)
+
+    def thresholds(self):
+        """The gate's thresholds: parity.py's defaults, overridden by the profile's `parity:` mapping."""
+        from .parity import Thresholds
+
+        return Thresholds.from_mapping(self.parity, f"{self.source or self.name}: parity")
 
     def output_frames(self, frames: int) -> int:
         from .decoding import output_frames
@@ -104,7 +112,9 @@ class Profile:
                 "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
                 "batch_sizes": list(self.batch_sizes), "frames": list(self.frames),
                 "frontend": dict(self.frontend), "vocabulary": self.vocabulary.to_spec(), "atc": dict(self.atc),
-                "time_stride": self.time_stride}
+                "time_stride": self.time_stride,
+                **({"parity": dict(self.parity)} if self.parity else {}),
+                **({"precision": dict(self.precision)} if self.precision else {})}
 
     def validate_onnx(self, model, onnx_path: str) -> None:
         """Every profile input and output exists in the graph with the same rank, dtype and fixed dimensions
@@ -196,7 +206,7 @@ def load_profile(name_or_path: str) -> Profile:
 # the keys a profile may have: those Profile.to_dict writes, plus `warning` and the `source` that
 # `ascend-asr profile` records
 PROFILE_KEYS = ("name", "family", "model_config", "inputs", "outputs", "batch_sizes", "frames", "frontend",
-                "vocabulary", "atc", "time_stride", "warning", "source")
+                "vocabulary", "atc", "time_stride", "warning", "source", "parity", "precision")
 MAX_FRAMES = 100_000  # one gear's frame count: 1000 s at a 10 ms hop, far past any compiled ASR graph
 # ATC's documented values (docs: ATC parameters); soc_version is checked for its form only
 ATC_CHOICES = {
@@ -248,6 +258,65 @@ def check_atc_options(atc, source: str) -> dict:
     return dict(atc)
 
 
+def check_parity(parity, source: str) -> dict:
+    """The profile's `parity:` mapping: the gate thresholds parity.Thresholds knows, as numbers."""
+    from .parity import Thresholds
+
+    if parity is None:
+        return {}
+    if not isinstance(parity, dict):
+        raise ProfileError(f"{source}: parity: expected a mapping of gate thresholds (e.g. min_cosine: 0.99), found "
+                           f"{parity!r:.80}; known keys: {sorted(Thresholds.__dataclass_fields__)}")
+    try:
+        Thresholds.from_mapping(parity, f"{source}: parity")
+    except ValueError as exc:
+        raise ProfileError(f"{exc}; fix or remove the key (defaults: ascend_asr/parity.py)") from None
+    return dict(parity)
+
+
+# `precision:` what `ascend-asr optimize --write-profile` records for one model
+CPU_MODEL_KINDS = ("fp32", "simplified", "ort_opt", "int8_static", "int8_dynamic")
+_NAME_LISTS = ("int8_exclude_nodes", "int8_exclude_op_types", "mix_precision_block_list")
+PRECISION_KEYS = ("atc_precision_mode", "cpu_model", *_NAME_LISTS, "predicted_wer_delta", "report")
+
+
+def check_precision(precision, atc: dict, source: str) -> dict:
+    """The profile's `precision:` mapping (known keys, ATC's precision modes, lists of names); its
+    atc_precision_mode is the one ATC gets, so an `atc.precision_mode` that says otherwise is refused."""
+    if precision is None:
+        return {}
+    if not isinstance(precision, dict):
+        raise ProfileError(f"{source}: precision: expected a mapping (atc_precision_mode, cpu_model, ...), found "
+                           f"{precision!r:.80}")
+    unknown = sorted((k for k in precision if k not in PRECISION_KEYS), key=str)
+    if unknown:
+        raise ProfileError(f"{source}: precision: unknown keys {unknown}; known: {list(PRECISION_KEYS)}")
+    modes = ATC_CHOICES["precision_mode"]
+    mode = precision.get("atc_precision_mode")
+    if mode is not None and mode not in modes:
+        raise ProfileError(f"{source}: precision.atc_precision_mode: {mode!r} is not one of ATC's values {list(modes)}")
+    if mode is not None and atc.get("precision_mode") not in (None, mode):
+        raise ProfileError(f"{source}: precision.atc_precision_mode is {mode!r} but atc.precision_mode is "
+                           f"{atc['precision_mode']!r}; ATC takes one: make them equal or drop atc.precision_mode")
+    kind = precision.get("cpu_model")
+    if kind is not None and kind not in CPU_MODEL_KINDS:
+        raise ProfileError(f"{source}: precision.cpu_model: {kind!r} is not one of {list(CPU_MODEL_KINDS)}")
+    for key in _NAME_LISTS:
+        names = precision.get(key)
+        if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)):
+            raise ProfileError(f"{source}: precision.{key}: expected a list of node or op-type names, found "
+                               f"{names!r:.80}")
+    costs = precision.get("predicted_wer_delta")
+    if costs is not None and (not isinstance(costs, dict) or any(
+            k not in modes or isinstance(v, bool) or not isinstance(v, numbers.Real) for k, v in costs.items())):
+        raise ProfileError(f"{source}: precision.predicted_wer_delta: expected a mapping of ATC precision modes to "
+                           f"WER points, found {costs!r:.80}")
+    if "report" in precision and not isinstance(precision["report"], str):
+        raise ProfileError(f"{source}: precision.report: expected the optimize report's path, found "
+                           f"{precision['report']!r:.80}")
+    return dict(precision)
+
+
 def profile_from_dict(d: dict, source: str) -> Profile:
     if not isinstance(d, dict):
         raise ProfileError(f"{source}: a profile is a YAML mapping; found {type(d).__name__}")
@@ -290,12 +359,17 @@ def profile_from_dict(d: dict, source: str) -> Profile:
     if frontend.get("cmvn_stats"):
         frontend["cmvn_stats"] = resolve_profile_path(str(frontend["cmvn_stats"]), source)
     model_config = d.get("model_config", "")
+    atc = check_atc_options(d.get("atc"), source)
+    precision = check_precision(d.get("precision"), atc, source)
+    if precision.get("atc_precision_mode"):
+        atc["precision_mode"] = precision["atc_precision_mode"]  # what the gated simulations chose
     return Profile(name=str(d["name"]), family=str(d["family"]),
                    model_config=dict(model_config) if isinstance(model_config, dict) else str(model_config),
                    inputs=inputs, outputs=outputs, batch_sizes=batch_sizes, frames=frames,
                    frontend=frontend, vocabulary=vocabulary,
-                   atc=check_atc_options(d.get("atc"), source), time_stride=int(d.get("time_stride", 1)),
-                   warning=str(d.get("warning") or ""), source=source)
+                   atc=atc, time_stride=int(d.get("time_stride", 1)),
+                   warning=str(d.get("warning") or ""), source=source,
+                   parity=check_parity(d.get("parity"), source), precision=precision)
 
 
 MAX_BATCH_SIZE = 1024

@@ -33,6 +33,7 @@ def command_args(m: str, out: str) -> dict[str, list[str]]:
         "profile": ["--family", "jasper", "--config", f"{m}/jasper.yaml", "--output", f"{out}/p.yaml"],
         "plan": ["--manifest", f"{m}/m.tsv", "--profile", "jasper_small"],
         "convert": ["--profile", "jasper_small", "--onnx", f"{m}/m.onnx", "--output-dir", f"{out}/bundles"],
+        "optimize": ["--model", f"{m}/m.onnx", "--profile", "jasper_small", "--output-dir", f"{out}/optimized"],
         "compare": [f"{m}/a.onnx", f"{m}/b.onnx", "--input", f"{m}/prep"],
         "import-paddle": ["--model-dir", f"{m}/inference", "--output", f"{out}/paddle.onnx"],
         "stream": ["--checkpoint", f"{m}/avg_1.pdparams", "--audio", f"{m}/a.wav", "--output", f"{out}/stream"],
