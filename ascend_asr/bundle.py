@@ -399,6 +399,21 @@ def convert(profile: Profile | str, onnx_path: str, output_dir: str, name: str |
 def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], soc: str, soc_origin: str,
               source_path: str, source_hash: str, onnx_file: str, om_file: str | None) -> dict:
     return {
+        **_model_fields(profile, bundle_name, batch, source_path, source_hash, onnx_file),
+        "soc_version": soc,
+        "soc_version_origin": soc_origin,
+        "atc_command": cmd,
+        "atc_command_line": command_line(cmd),
+        "atc_run_from": "this bundle's folder (the command's paths are relative to it)",
+        "om": None if om_file is None else {"file": bundle_name + ".om", "size": os.path.getsize(om_file),
+                                            "sha256": sha256(om_file), "atc_log": bundle_name + ".atc.log"},
+    }
+
+
+def _model_fields(profile: Profile, bundle_name: str, batch: int, source_path: str, source_hash: str,
+                  onnx_file: str) -> dict:
+    """What every bundle manifest records about its model: shapes, I/O, vocabulary, frontend, sources."""
+    return {
         "format": BUNDLE_FORMAT,
         "name": bundle_name,
         "profile": profile.name,
@@ -419,13 +434,6 @@ def _manifest(profile: Profile, bundle_name: str, batch: int, cmd: list[str], so
         "source_model": {"path": os.path.abspath(source_path), "sha256": source_hash},
         "onnx_sha256": sha256(onnx_file),
         "onnx_size": os.path.getsize(onnx_file),
-        "soc_version": soc,
-        "soc_version_origin": soc_origin,
-        "atc_command": cmd,
-        "atc_command_line": command_line(cmd),
-        "atc_run_from": "this bundle's folder (the command's paths are relative to it)",
-        "om": None if om_file is None else {"file": bundle_name + ".om", "size": os.path.getsize(om_file),
-                                            "sha256": sha256(om_file), "atc_log": bundle_name + ".atc.log"},
     }
 
 
@@ -438,24 +446,7 @@ def write_cpu_manifest(profile: Profile, onnx_path: str, kind: str, source_path:
     name = check_bundle_name(os.path.splitext(filename)[0], onnx_path)
     check_batch_sizes([batch_size], f"{onnx_path}: batch size", "pass a batch size from 1 to 1024")
     manifest = {
-        "format": BUNDLE_FORMAT,
-        "name": name,
-        "profile": profile.name,
-        "family": profile.family,
-        "model_config": profile.model_config,
-        "batch_size": batch_size,
-        "frames": list(profile.frames),
-        "shapes": [{"batch": batch_size, "frames": f} for f in profile.frames],
-        "gear_mode": "dymdims" if len(profile.frames) > 1 else "static",
-        "inputs": [t.to_dict() for t in profile.inputs],
-        "outputs": [t.to_dict() for t in profile.outputs],
-        "vocabulary": profile.vocabulary.to_spec(),
-        "time_stride": profile.time_stride,
-        "warning": profile.warning,
-        "frontend": frontend_spec(build_frontend(profile.frontend)),
-        "source_model": {"path": os.path.abspath(source_path), "sha256": sha256(source_path)},
-        "onnx_sha256": sha256(onnx_path),
-        "onnx_size": os.path.getsize(onnx_path),
+        **_model_fields(profile, name, batch_size, source_path, sha256(source_path), onnx_path),
         "cpu_only": True,
         "model_kind": kind,
         "optimize": dict(details or {}),

@@ -29,7 +29,10 @@ def word_errors(reference: str, hypothesis: str) -> ErrorCounts:
 
 def char_errors(reference: str, hypothesis: str) -> ErrorCounts:
     """Characters of the space-normalised strings, spaces included (jiwer's CER)."""
-    reference, hypothesis = " ".join(reference.split()), " ".join(hypothesis.split())
+    return _char_edits(" ".join(reference.split()), " ".join(hypothesis.split()))
+
+
+def _char_edits(reference: str, hypothesis: str) -> ErrorCounts:
     if not reference:
         return ErrorCounts(len(hypothesis), 0)
     if not hypothesis:
@@ -41,13 +44,7 @@ def char_errors(reference: str, hypothesis: str) -> ErrorCounts:
 def char_errors_without_spaces(reference: str, hypothesis: str) -> ErrorCounts:
     """deepspeech.pytorch's CER: the Levenshtein distance of the two strings with every space removed, over the
     reference's characters without spaces (its `Decoder.cer`; validation sums both over the set)."""
-    reference, hypothesis = reference.replace(" ", ""), hypothesis.replace(" ", "")
-    if not reference:
-        return ErrorCounts(len(hypothesis), 0)
-    if not hypothesis:
-        return ErrorCounts(len(reference), len(reference))
-    out = jiwer.process_characters(reference, hypothesis)
-    return ErrorCounts(out.substitutions + out.deletions + out.insertions, len(reference))
+    return _char_edits(reference.replace(" ", ""), hypothesis.replace(" ", ""))
 
 
 METRIC_DEFINITIONS = {

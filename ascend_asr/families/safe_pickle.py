@@ -139,17 +139,9 @@ def family_hint(path: str) -> str:
     return ""
 
 
-def restricted_load(path: str, allowed: dict[str, object]) -> object:
-    """torch.load(path) where the pickle may name only TORCH_GLOBALS and `allowed` (dotted name -> object)."""
-    checkpoint_precheck(path)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
-            # torch.load hands TorchScript archives to torch.jit.load, which never sees our unpickler
-            raise CheckpointError(f"{path}: a TorchScript archive, whose code would run on loading; "
-                                  "give the training checkpoint (state_dict) instead")
-    table = {**TORCH_GLOBALS, **allowed}
+def restricted_unpickler(table: dict[str, object]) -> type:
+    """A pickle Unpickler that resolves only the globals of `table` (dotted name -> object; protocol-2 names
+    mapped to Python 3 first) and refuses BUILD on a global."""
 
     class Unpickler(pickle._Unpickler):  # the Python implementation: its BUILD can be checked
         dispatch = dict(pickle._Unpickler.dispatch)
@@ -172,6 +164,20 @@ def restricted_load(path: str, allowed: dict[str, object]) -> object:
 
         dispatch[pickle.BUILD[0]] = load_build
 
+    return Unpickler
+
+
+def restricted_load(path: str, allowed: dict[str, object]) -> object:
+    """torch.load(path) where the pickle may name only TORCH_GLOBALS and `allowed` (dotted name -> object)."""
+    checkpoint_precheck(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            # torch.load hands TorchScript archives to torch.jit.load, which never sees our unpickler
+            raise CheckpointError(f"{path}: a TorchScript archive, whose code would run on loading; "
+                                  "give the training checkpoint (state_dict) instead")
+    Unpickler = restricted_unpickler({**TORCH_GLOBALS, **allowed})
     pickle_module = types.ModuleType("ascend_asr_restricted_pickle")
     pickle_module.Unpickler = Unpickler
     pickle_module.load = lambda f, **kwargs: Unpickler(f, **kwargs).load()

@@ -18,7 +18,7 @@ import pickle
 import numpy as np
 
 from ...errors import CheckpointError
-from ..safe_pickle import GLOBAL_KINDS, python3_name
+from ..safe_pickle import restricted_unpickler
 
 _RECONSTRUCT = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
 ALLOWED = {
@@ -34,23 +34,7 @@ SPLIT_KEY = "UnpackBigParamInfor@@"
 MAX_BYTES = 8 << 30  # a DS2 checkpoint is ~0.2-1 GB; a larger "pickle" is not one we know
 
 
-class _RestrictedUnpickler(pickle._Unpickler):  # the Python implementation: its BUILD can be checked
-    dispatch = dict(pickle._Unpickler.dispatch)
-
-    def find_class(self, module: str, name: str):
-        module, name = python3_name(module, name)
-        key = f"{module}.{name}"
-        if key not in ALLOWED:
-            raise pickle.UnpicklingError(f"global {key} is not on the allowed list")
-        return ALLOWED[key]
-
-    def load_build(self):
-        target = self.stack[-2]
-        if isinstance(target, GLOBAL_KINDS):
-            raise pickle.UnpicklingError(f"BUILD on the global {target!r}")
-        pickle._Unpickler.load_build(self)
-
-    dispatch[pickle.BUILD[0]] = load_build
+_RestrictedUnpickler = restricted_unpickler(ALLOWED)
 
 
 def read_pdparams(path: str) -> dict[str, np.ndarray]:
