@@ -152,3 +152,14 @@ def test_training_is_seeded_a_rerun_gives_identical_weights():
     torch.manual_seed(0)
     initial = build_model(load_profile("jasper_small")).state_dict()
     assert not torch.equal(first["decoder.layers.0.weight"], initial["decoder.layers.0.weight"])  # it did train
+
+
+def test_a_relative_fsdd_folder_gives_absolute_recording_paths(fsdd_dir, monkeypatch):
+    """The rows end up in manifests in other folders: a relative --fsdd (as the model cards write it) must not
+    be resolved against them."""
+    from ascend_asr.recipes.reference_data import read_fsdd
+
+    parent, name = os.path.split(fsdd_dir)
+    monkeypatch.chdir(parent)
+    rows = read_fsdd(name)
+    assert all(os.path.isabs(r["path"]) and os.path.isfile(r["path"]) for r in rows)

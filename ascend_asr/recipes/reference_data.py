@@ -60,7 +60,9 @@ def read_fsdd(fsdd_dir: str) -> list[dict]:
             if len(parts) != 3 or not row.get("text"):
                 raise ManifestError(f"{manifest}:{line_no}: expected an FSDD file name "
                                     f"'{{digit}}_{{speaker}}_{{take}}.wav' and a text, found {row}")
-            rows.append({"path": os.path.join(fsdd_dir, row["path"]), "text": row["text"], "speaker": parts[1]})
+            # absolute: the rows end up in manifests elsewhere, which resolve relative paths against their own folder
+            rows.append({"path": os.path.abspath(os.path.join(fsdd_dir, row["path"])), "text": row["text"],
+                         "speaker": parts[1]})
     return rows
 
 
