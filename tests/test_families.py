@@ -20,7 +20,7 @@ PIPELINE = ("audio", "batching", "bundle", "atc", "convert", "datasets", "decodi
             "transcribe", "word_beam", "lexicon", "timestamps", "hotwords", "transcripts")
 
 
-@pytest.mark.parametrize("name", ["jasper", "deepspeech2", "lstm_ctc", "espnet"])
+@pytest.mark.parametrize("name", ["jasper", "deepspeech2", "lstm_ctc", "espnet", "paddle_ds2_online"])
 def test_builtin_family_declares_everything_in_one_place(name):
     family = get_family(name)
     profile = load_profile(family.default_profile)

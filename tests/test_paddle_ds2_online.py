@@ -2,6 +2,7 @@
 outputs PaddleSpeech's own code produced (tests/fixtures/upstream/paddlespeech_ds2_online, README there)."""
 import os
 import pickle
+import shutil
 
 import numpy as np
 import onnxruntime as ort
@@ -12,7 +13,7 @@ from ascend_asr.audio import load_audio
 from ascend_asr.errors import CheckpointError, ProfileError
 from ascend_asr.export import export_onnx
 from ascend_asr.families import build_model, get_family
-from ascend_asr.families.paddle_ds2_online.frontend import PaddleFbank, PaddleFbankParams
+from ascend_asr.families.paddle_ds2_online.frontend import PaddleFbank, PaddleFbankParams, read_mean_std
 from ascend_asr.families.paddle_ds2_online.model import save_pdparams
 from ascend_asr.families.paddle_ds2_online.pdparams import read_pdparams
 from ascend_asr.frontends import build_frontend
@@ -217,7 +218,7 @@ def test_training_outputs_are_ctc_log_probs_over_the_valid_frames(family):
     profile = load_profile("paddle_ds2_online_char")  # the profile a trained reference would have
     torch.manual_seed(0)
     model = build_model(profile).train(True)
-    feats, lens = torch.randn(2, 120, 161), torch.tensor([120, 75])
+    feats, lens = torch.randn(2, 120, model.model.config.feature_size), torch.tensor([120, 75])
     log_probs, out_lens = family.training_outputs(model, [feats, lens])
     assert out_lens.tolist() == [29, 18] and log_probs.shape == (29, 2, profile.vocabulary.size)
     assert torch.allclose(log_probs.exp().sum(-1), torch.ones(29, 2), atol=1e-5)
@@ -226,3 +227,54 @@ def test_training_outputs_are_ctc_log_probs_over_the_valid_frames(family):
     loss.backward()
     assert model.model.decoder.ctc_lo.weight.grad.abs().sum() > 0
     assert model.model.encoder.rnn[0].weight_ih_l0.grad.abs().sum() > 0
+
+
+def test_the_shipped_reference_is_a_pdparams_of_its_profile_with_the_training_cmvn(family):
+    """assets/models/paddle_ds2_online_char.pdparams: Paddle's names and layouts (each LSTM weight under both of
+    its names, Linear weights [in, out]), loaded strictly with its profile; the CMVN statistics of its training
+    features ship beside it and give a finite, positive std per fbank bin."""
+    from ascend_asr.families import reference_checkpoint
+
+    profile = load_profile(family.reference_profile)
+    config = family.resolve_config(profile.model_config)
+    arrays = read_pdparams(reference_checkpoint(family.reference_profile))
+    for layer in range(config.num_rnn_layers):
+        for torch_name, cell_name in (("weight_ih_l0", "weight_ih"), ("weight_hh_l0", "weight_hh")):
+            assert np.array_equal(arrays[f"encoder.rnn.{layer}.{torch_name}"],
+                                  arrays[f"encoder.rnn.{layer}.0.cell.{cell_name}"])
+    assert arrays["decoder.ctc_lo.weight"].shape == (config.rnn_layer_size, profile.vocabulary.size)
+    family.load(reference_checkpoint(family.reference_profile), config)  # strict: no missing or unexpected key
+    mean, std = read_mean_std(profile.frontend["cmvn_stats"])
+    assert mean.shape == std.shape == (config.feature_size,) and np.all(np.isfinite(mean)) and np.all(std > 0.1)
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("espeak-ng", "flite", "sox")),
+                    reason="needs espeak-ng, flite and sox (.ci/run installs them)")
+def test_the_small_recipe_trains_and_saves_this_family_loadable_on_a_tiny_set(family, tmp_path):
+    """small_reference --family paddle_ds2_online end to end at the smallest scale: the .pdparams loads back, the
+    CMVN statistics are written beside it, and the card names the small recipe's command."""
+    from ascend_asr.recipes.reference_data import DataSettings
+    from ascend_asr.recipes.small_reference import small_parser, train_small
+
+    fsdd = tmp_path / "speech"
+    (fsdd / "fsdd").mkdir(parents=True)
+    rows = []
+    for speaker, source in (("jackson", "3_jackson_0.wav"), ("theo", "7_theo_1.wav")):
+        name = f"{source.split('_')[0]}_{speaker}_0.wav"
+        shutil.copy(os.path.join(CLIPS, source), fsdd / "fsdd" / name)
+        rows.append(f"fsdd/{name}\t0.5\t{['three', 'seven'][speaker == 'theo']}\tFSDD\tCC-BY-SA-4.0")
+    (fsdd / "fsdd.tsv").write_text("path\tduration\ttext\tsource\tlicense\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    args = small_parser().parse_args(["--family", "paddle_ds2_online", "--fsdd", str(fsdd), "--work-dir",
+                                      str(tmp_path / "work"), "--output", str(out), "--max-steps", "2", "--epochs", "1"])
+    tiny = DataSettings(train_sentences=3, train_digit_strings=1, test_sentences_seen_voices=1,
+                        test_sentences_unseen_voices=1, digit_speed_factors=())
+    report = train_small(args, tiny, log=lambda message: None)
+    assert report["training"]["step"] <= 2 and set(report["evaluation"]) == {
+        "test_sentences_seen_voices", "test_sentences_unseen_voices", "test_digits_heldout_speaker"}
+    profile = load_profile(family.reference_profile)
+    family.load(str(out / family.reference_checkpoint), family.resolve_config(profile.model_config))
+    assert read_mean_std(str(out / "paddle_ds2_online_char_cmvn.txt"))[0].shape == (40,)
+    card = (out / "paddle_ds2_online_char.md").read_text()
+    assert "small_reference --family paddle_ds2_online" in card and "train_reference --family" not in card
+    assert card.count("## Smaller training data") == 1 and "SMALL_DATA" in card

@@ -28,7 +28,7 @@ TRANSCRIPTS = os.path.join(os.path.dirname(__file__), "fixtures", "reference_tra
 # Character error rate on the nine bundled held-out clips (4 digits of the held-out speaker, 5 unseen
 # sentences), greedy decoding; the held-out sets' figures are in each model card.
 MAX_CER = {"jasper_small": 0.10, "deepspeech2_small": 0.35, "lstm_ctc_char": 0.15,
-           "espnet_conformer_small": 0.25}  # random weights: ~1.0
+           "espnet_conformer_small": 0.25, "paddle_ds2_online_char": 0.20}  # random weights: ~1.0
 
 
 def test_every_reference_model_ships_with_its_card_within_the_size_budget():

@@ -75,6 +75,7 @@ class Family(abc.ABC):
     vocabulary_kind: str = "characters"  # or "phones"
     reference_profile: str = ""      # the trained reference shipped in assets/models, by profile
     reference_checkpoint: str = ""   # its file name there
+    checkpoint_storage: str = "fp16"  # the precision the family's save writes the weights in (model card)
     config_help: str = ""            # what --config takes, for the CLI
     masks_padding: bool = True       # False: an utterance's scores depend on the frames it is padded to
     recipe: RecipeSettings | None = None

@@ -99,5 +99,6 @@ def evaluate_and_write_card(family_name: str, checkpoint: str, profile, manifest
         json.dump(results, f, indent=2)
     with open(os.path.join(out_dir, f"{profile.name}.training.json"), encoding="utf-8") as f:
         training = json.load(f)
-    write_model_card(os.path.join(out_dir, f"{profile.name}.md"), profile, checkpoint, training, results)
+    storage = get_family(family_name).checkpoint_storage  # what the family's save writes
+    write_model_card(os.path.join(out_dir, f"{profile.name}.md"), profile, checkpoint, training, results, storage)
     return results

@@ -24,7 +24,9 @@ def results_table(results: dict) -> list[str]:
     return lines
 
 
-def write_model_card(path: str, profile, checkpoint: str, training: dict, results: dict) -> None:
+def write_model_card(path: str, profile, checkpoint: str, training: dict, results: dict,
+                     storage: str = "fp16") -> None:
+    """`storage`: the precision the family's save writes the weights in."""
     with open(checkpoint, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     t, d = training["training"], training["data"]
@@ -33,7 +35,7 @@ def write_model_card(path: str, profile, checkpoint: str, training: dict, result
         f"# {profile.name}: a small {profile.family} reference model",
         "",
         f"- **Checkpoint**: `{os.path.basename(checkpoint)}` ({os.path.getsize(checkpoint) / 1e6:.1f} MB, "
-        f"fp16 storage, sha256 `{digest[:16]}…`), in the upstream format the `{profile.family}` loader reads.",
+        f"{storage} storage, sha256 `{digest[:16]}…`), in the upstream format the `{profile.family}` loader reads.",
         f"- **Architecture**: profile `{profile.name}`, config `{profile.model_config}`"
         + (f", {params:,} parameters" if params else "") + ".",
         f"- **Recipe**: `python -m ascend_asr.recipes.train_reference --family {training['family']} "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...errors import CheckpointError
-from ..base import Family, UpstreamModel, require_checkpoint, require_file
+from ..base import Family, RecipeSettings, UpstreamModel, require_checkpoint, require_file
 from .config import PRESETS, PaddleDs2OnlineConfig, read_recipe
 from .frontend import PaddleFbank, PaddleFbankParams
 from .io import io_spec
@@ -11,10 +11,15 @@ from .io import io_spec
 class PaddleDs2OnlineFamily(Family):
     name = "paddle_ds2_online"
     default_profile = "paddle_ds2_online"
+    reference_profile = "paddle_ds2_online_char"
+    reference_checkpoint = "paddle_ds2_online_char.pdparams"
     frontend = PaddleFbank.name
     frontends = ((PaddleFbank, PaddleFbankParams),)
     config_help = "the recipe's conf/deepspeech2_online.yaml (its preprocess_config and vocab_filepath beside it)"
     presets = PRESETS
+    checkpoint_storage = "fp32"  # the model card's word: save_pdparams writes float32, as paddle.save does
+    # trained on the small data (python -m ascend_asr.recipes.small_reference --family paddle_ds2_online)
+    recipe = RecipeSettings(epochs=30, batch_frames=12000, learning_rate=2e-3)
     config_class = PaddleDs2OnlineConfig
     io_spec = staticmethod(io_spec)  # the whole-utterance export I/O for (feature size, classes)
 
