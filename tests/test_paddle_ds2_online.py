@@ -20,16 +20,13 @@ from ascend_asr.frontends import build_frontend
 from ascend_asr.profiles import load_profile
 
 from .conftest import CLIPS
+from .paddle_fixture import CONFIG, HERE, PDPARAMS, TOL, reference_outputs
 
-HERE = os.path.join(os.path.dirname(__file__), "fixtures", "upstream", "paddlespeech_ds2_online")
-CONFIG = os.path.join(HERE, "conf", "deepspeech2_online.yaml")
-PDPARAMS = os.path.join(HERE, "exp", "deepspeech2_online", "checkpoints", "avg_1.pdparams")
-TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return dict(np.load(os.path.join(HERE, "reference_outputs.npz")))
+    return reference_outputs()
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,14 @@ from ascend_asr.streaming.scheduler import run_streams
 from ascend_asr.streaming.steps import npu_step, onnxruntime_step, torch_step
 
 from .conftest import CLIPS
+from .paddle_fixture import CONFIG, PDPARAMS, TOL, reference_outputs
 from .npu_doubles import control
 
-HERE = os.path.join(os.path.dirname(__file__), "fixtures", "upstream", "paddlespeech_ds2_online")
-CONFIG = os.path.join(HERE, "conf", "deepspeech2_online.yaml")
-PDPARAMS = os.path.join(HERE, "exp", "deepspeech2_online", "checkpoints", "avg_1.pdparams")
-TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return dict(np.load(os.path.join(HERE, "reference_outputs.npz")))
+    return reference_outputs()
 
 
 @pytest.fixture(scope="module")
