@@ -550,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pyACL only: async overlaps host and device work on two streams")
     p.add_argument("--save-outputs", choices=("bin", "npy"), help="also write raw outputs as ais_bench names them")
     p.add_argument("--streaming", action="store_true",
-                   help="chunk-by-chunk streaming with carried states (PaddleSpeech DS2 online), e.g. "
+                   help="chunk-by-chunk streaming with carried states, for a family that streams, e.g. "
                         "--streaming --chunk-frames 4; its options: python -m ascend_asr.streaming --help")
     p.add_argument("--decoder", default="greedy", choices=("greedy", "beam"))
     p.add_argument("--beam-width", type=int, help="beams kept by --decoder beam (default 10)")
@@ -582,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--streaming" in argv:  # chunk by chunk with carried recurrent states: its own options (streaming/)
+    if "--streaming" in argv:  # chunk by chunk with carried states: the streaming family's own options
         from .streaming import main as streaming_main
 
         return streaming_main([a for a in argv if a != "--streaming"])

@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from ascend_asr.cli import COMMANDS
+from ascend_asr.cli import all_commands
+
+COMMANDS = all_commands()
 from ascend_asr.errors import ProfileError
 from ascend_asr.runner import INTERRUPTED, run
 

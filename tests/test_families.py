@@ -17,7 +17,7 @@ from .conftest import REPO
 
 PIPELINE = ("audio", "batching", "bundle", "atc", "convert", "datasets", "decoding", "infer", "prep", "preprocess",
             "profiles", "score", "tensor_files", "text", "metrics", "beam_search", "language_model", "backends", "compare", "parity",
-            "transcribe", "word_beam", "lexicon", "timestamps", "hotwords", "transcripts")
+            "transcribe", "word_beam", "lexicon", "timestamps", "hotwords", "transcripts", "streaming", "cli", "optimize")
 
 
 @pytest.mark.parametrize("name", ["jasper", "deepspeech2", "lstm_ctc", "espnet", "paddle_ds2_online"])

@@ -130,9 +130,9 @@ def test_saved_pdparams_has_paddles_layout_and_loads_back(model, family, tmp_pat
 
 def test_gru_and_fc_layers_reproduce_upstream_whole_and_chunk_by_chunk(family):
     """The paths the aishell recipe leaves unused (use_gru: True, num_fc_layers: 1), against PaddleSpeech."""
-    from ascend_asr.streaming.chunks import ChunkPlan
-    from ascend_asr.streaming.scheduler import run_streams
-    from ascend_asr.streaming.steps import torch_step
+    from ascend_asr.families.paddle_ds2_online.streaming.chunks import ChunkPlan
+    from ascend_asr.families.paddle_ds2_online.streaming.scheduler import run_streams
+    from ascend_asr.families.paddle_ds2_online.streaming.steps import torch_step
 
     variant = os.path.join(HERE, "variant_gru_fc")
     config = family.read_upstream(os.path.join(variant, "conf", "deepspeech2_online.yaml")).config

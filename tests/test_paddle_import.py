@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ascend_asr.errors import ExportError
-from ascend_asr.paddle_import import fix_state_shapes, program_files
+from ascend_asr.families.paddle_ds2_online.paddle_import import fix_state_shapes, program_files
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "upstream", "paddlespeech_ds2_online")
 MODEL_DIR = os.path.join(HERE, "exp", "deepspeech2_online", "checkpoints")
@@ -18,7 +18,7 @@ needs_paddle = pytest.mark.skipif(not HAVE_PADDLE, reason="the paddle extra is n
 
 
 def data_shapes(program: dict) -> dict:
-    from ascend_asr.paddle_import import _attr, _ops
+    from ascend_asr.families.paddle_ds2_online.paddle_import import _attr, _ops
 
     return {_attr(op, "name"): _attr(op, "shape") for op in _ops(program) if op["#"] == "1.data"}
 
@@ -43,7 +43,7 @@ def test_a_program_without_lstm_layers_is_refused():
 
 @needs_paddle
 def test_import_route_is_gated_on_paddle_and_agrees_with_the_pdparams_route(tmp_path):
-    from ascend_asr.paddle_import import main
+    from ascend_asr.families.paddle_ds2_online.paddle_import import main
 
     out = str(tmp_path / "imported.onnx")
     assert main(["--model-dir", MODEL_DIR, "--output", out, "--pdparams", os.path.join(MODEL_DIR, "avg_1.pdparams"),
@@ -60,7 +60,7 @@ def test_paddle2onnx_leaves_padded_batches_unmasked_in_the_states(tmp_path):
     causal), the shorter utterance's final states are not (no sequence_length in paddle2onnx's LSTM)."""
     import onnxruntime as ort
 
-    from ascend_asr.paddle_import import import_paddle
+    from ascend_asr.families.paddle_ds2_online.paddle_import import import_paddle
 
     out = str(tmp_path / "imported.onnx")
     import_paddle(MODEL_DIR, out)
@@ -78,7 +78,7 @@ def test_paddle2onnx_leaves_padded_batches_unmasked_in_the_states(tmp_path):
 @pytest.mark.skipif(HAVE_PADDLE, reason="the paddle extra is installed here")
 def test_without_the_paddle_extra_the_command_says_what_to_install(tmp_path):
     from ascend_asr.errors import OptionError
-    from ascend_asr.paddle_import import main
+    from ascend_asr.families.paddle_ds2_online.paddle_import import main
 
     with pytest.raises(OptionError, match="pip install paddlepaddle==3.3.1 && pip install --no-deps paddle2onnx"):
         main(["--model-dir", MODEL_DIR, "--output", str(tmp_path / "x.onnx")])
@@ -87,9 +87,9 @@ def test_without_the_paddle_extra_the_command_says_what_to_install(tmp_path):
 @needs_paddle
 def test_paddle_inference_streams_like_upstreams_chunk_by_chunk():
     """The Paddle Inference row of the RTF table runs the recipe's exported model through the same scheduler."""
-    from ascend_asr.streaming.chunks import ChunkPlan
-    from ascend_asr.streaming.scheduler import run_streams
-    from ascend_asr.streaming.steps import paddle_step
+    from ascend_asr.families.paddle_ds2_online.streaming.chunks import ChunkPlan
+    from ascend_asr.families.paddle_ds2_online.streaming.scheduler import run_streams
+    from ascend_asr.families.paddle_ds2_online.streaming.steps import paddle_step
 
     ref = np.load(os.path.join(HERE, "reference_outputs.npz"))
     results, _ = run_streams([("u0", ref["features_0"]), ("u1", ref["features_1"])], paddle_step(MODEL_DIR),

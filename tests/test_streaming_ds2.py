@@ -12,11 +12,11 @@ import torch
 from ascend_asr.errors import ExportError, OptionError
 from ascend_asr.families import get_family
 from ascend_asr.parity import Thresholds
-from ascend_asr.streaming import main as streaming_main
-from ascend_asr.streaming.chunks import ChunkPlan, output_length
-from ascend_asr.streaming.graph import atc_command, build_om, export_model, quantize_int8
-from ascend_asr.streaming.scheduler import run_streams
-from ascend_asr.streaming.steps import npu_step, onnxruntime_step, torch_step
+from ascend_asr.streaming import main as streaming_main  # the generic dispatcher
+from ascend_asr.families.paddle_ds2_online.streaming.chunks import ChunkPlan, output_length
+from ascend_asr.families.paddle_ds2_online.streaming.graph import atc_command, build_om, export_model, quantize_int8
+from ascend_asr.families.paddle_ds2_online.streaming.scheduler import run_streams
+from ascend_asr.families.paddle_ds2_online.streaming.steps import npu_step, onnxruntime_step, torch_step
 
 from .conftest import CLIPS
 from .paddle_fixture import CONFIG, PDPARAMS, TOL, reference_outputs
@@ -165,7 +165,7 @@ def test_the_command_streams_a_manifest_and_reports_latency_and_rtf(tmp_path, ca
 
 
 def test_the_bench_command_prints_every_backends_row_at_each_chunk_size(tmp_path, monkeypatch, capsys):
-    from ascend_asr.streaming.bench import main as bench_main
+    from ascend_asr.families.paddle_ds2_online.streaming.bench import main as bench_main
 
     control.activate(monkeypatch)
     try:
@@ -184,3 +184,13 @@ def test_the_bench_command_prints_every_backends_row_at_each_chunk_size(tmp_path
     has_paddle = importlib.util.find_spec("paddle") is not None
     assert ("paddle inference" in result["rows"]) == has_paddle
     assert has_paddle or "paddle inference: not run: paddle is not installed here" in out
+
+
+def test_streaming_is_run_by_the_family_of_the_profile_and_refused_for_one_that_does_not_stream():
+    from ascend_asr.errors import OptionError
+    from ascend_asr.streaming import streaming_family
+
+    assert streaming_family(["--checkpoint", PDPARAMS, "--config", CONFIG]).name == "paddle_ds2_online"
+    assert streaming_family(["--profile=paddle_ds2_online_char"]).name == "paddle_ds2_online"
+    with pytest.raises(OptionError, match="jasper has no streaming mode.*paddle_ds2_online"):
+        streaming_family(["--profile", "jasper_small", "--audio", "a.wav"])

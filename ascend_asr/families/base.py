@@ -76,6 +76,11 @@ class Family(abc.ABC):
     reference_profile: str = ""      # the trained reference shipped in assets/models, by profile
     reference_checkpoint: str = ""   # its file name there
     checkpoint_storage: str = "fp16"  # the precision the family's save writes the weights in (model card)
+    # module with main(argv) for chunk-by-chunk streaming with carried states (`infer --streaming`,
+    # `ascend-asr stream`), when the family streams
+    streaming: str = ""
+    # commands the family adds to `ascend-asr`: (name, module with main(argv), one-line help)
+    commands: tuple = ()
     config_help: str = ""            # what --config takes, for the CLI
     masks_padding: bool = True       # False: an utterance's scores depend on the frames it is padded to
     recipe: RecipeSettings | None = None

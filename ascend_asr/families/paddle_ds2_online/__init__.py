@@ -22,6 +22,9 @@ class PaddleDs2OnlineFamily(Family):
     recipe = RecipeSettings(epochs=30, batch_frames=12000, learning_rate=2e-3)
     config_class = PaddleDs2OnlineConfig
     io_spec = staticmethod(io_spec)  # the whole-utterance export I/O for (feature size, classes)
+    streaming = "ascend_asr.families.paddle_ds2_online.streaming"
+    commands = (("import-paddle", "ascend_asr.families.paddle_ds2_online.paddle_import",
+                 "PaddleSpeech DS2-online inference model -> ONNX (paddle2onnx, gated on Paddle Predictor)"),)
 
     def read_upstream(self, config_path=None, checkpoint=None) -> UpstreamModel:
         """Network, fbank + CMVN settings and vocabulary from the recipe's YAML files; a .pdparams records no

@@ -2,7 +2,7 @@
 
 Whole utterances (the generic pipeline): audio_chunk [B, T, F] + audio_chunk_lens [B] (int64, as upstream)
 -> probs [B, T', C] (softmax) + probs_lens [B], T' = ((T - 1) // 2 - 1) // 2.
-Streaming (ascend_asr.streaming.graph): the same plus chunk_state_h_box / chunk_state_c_box [layers, B, hidden]
+Streaming (streaming/graph.py): the same plus chunk_state_h_box / chunk_state_c_box [layers, B, hidden]
 in, final_state_h_box / final_state_c_box out, as the online engine feeds and reads them; the states have no
 role in a profile, so the streaming module declares that graph itself.
 """

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atc import command_line
-from ..errors import ExportError, OptionError
+from ....atc import command_line
+from ....errors import ExportError, OptionError
 from .chunks import ChunkPlan
 from .graph import (FP32_MAX_ABS, Thresholds, build_om, chunk_parity, export_model, ort_runner, probe_chunks,
                     quantize_int8, torch_runner)
@@ -43,9 +43,9 @@ class ModelSource:
 
 
 def model_source(profile_name: str | None, config_path: str | None) -> ModelSource:
-    from ..families import get_family, profile_config
-    from ..profiles import load_profile
-    from ..text import Vocabulary
+    from ... import get_family, profile_config
+    from ....profiles import load_profile
+    from ....text import Vocabulary
 
     family = get_family("paddle_ds2_online")
     profile = load_profile(profile_name or family.default_profile)
@@ -93,8 +93,8 @@ def prepare_graph(model, source: ModelSource, options: StreamingOptions, work: s
 def load_features(entries, frontend, failures: list | None = None) -> tuple[list[tuple[str, np.ndarray]], float, float]:
     """[(key, features [T, F])], seconds of audio, seconds spent on features. An utterance that cannot be read or
     is too short goes to `failures` ({id, error}) when given, else raises."""
-    from ..audio import load_audio
-    from ..errors import AscendAsrError
+    from ....audio import load_audio
+    from ....errors import AscendAsrError
 
     utterances, audio_seconds, start = [], 0.0, time.perf_counter()
     for key, path in entries:
@@ -114,10 +114,10 @@ def load_features(entries, frontend, failures: list | None = None) -> tuple[list
 def stream(checkpoint: str, entries, source: ModelSource, options: StreamingOptions, work: str,
            references: dict | None = None) -> dict:
     """Stream `entries` [(key, audio path)]; the summary (per-chunk latency, RTF, error rates, parity)."""
-    from ..decoding import greedy_ctc
-    from ..families import get_family
-    from ..frontends import build_frontend
-    from ..metrics import score
+    from ....decoding import greedy_ctc
+    from ... import get_family
+    from ....frontends import build_frontend
+    from ....metrics import score
 
     if options.streams < 1:
         raise OptionError(f"--streams {options.streams}: give at least 1")

@@ -29,8 +29,8 @@ import tempfile
 
 import numpy as np
 
-from .errors import ExportError, OptionError
-from .parity import Thresholds, breaches, compare_tensors, pooled
+from ...errors import ExportError, OptionError
+from ...parity import Thresholds, breaches, compare_tensors, pooled
 
 from .streaming.graph import INPUTS, OUTPUTS
 
@@ -186,7 +186,7 @@ def import_paddle(model_dir: str, output: str, prefix: str | None = None, opset:
                   pdparams: str | None = None, config: str | None = None, thresholds: Thresholds = Thresholds(),
                   int8_output: str | None = None) -> dict:
     """Convert, gate, write `output` (and OUTPUT.parity.json) atomically; with `int8_output`, also the dynamic int8
-    graph, gated against `output` (ascend_asr.streaming.graph.quantize_int8). The parity report."""
+    graph, gated against `output` (streaming.graph.quantize_int8). The parity report."""
     import onnxruntime as ort
 
     program, params = program_files(model_dir, prefix)
@@ -295,6 +295,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from .runner import run
+    from ...runner import run
 
     sys.exit(run(main))

@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def measure(args) -> dict:
-    from ..families import get_family
-    from ..frontends import build_frontend
+    from ... import get_family
+    from ....frontends import build_frontend
     from . import entries_of
 
     source = model_source(args.profile, args.config)

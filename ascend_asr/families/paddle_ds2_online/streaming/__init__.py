@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-from ..errors import ManifestError
-from ..runner import EXIT_UTTERANCES_FAILED
+from ....errors import ManifestError
+from ....runner import EXIT_UTTERANCES_FAILED
 from .chunks import ChunkPlan
 from .run import BACKENDS, StreamingOptions, model_source, stream, write_results
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def entries_of(args) -> tuple[list[tuple[str, str]], dict]:
     if args.audio:
         return [(os.path.splitext(os.path.basename(a))[0], a) for a in args.audio], {}
-    from ..datasets import BadEntry, read_manifest
+    from ....datasets import BadEntry, read_manifest
 
     entries, references = [], {}
     for entry in read_manifest(args.manifest):

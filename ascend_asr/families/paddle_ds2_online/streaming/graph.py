@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from ..errors import ExportError
-from ..parity import Thresholds, breaches, compare_tensors, pooled
+from ....errors import ExportError
+from ....parity import Thresholds, breaches, compare_tensors, pooled
 from .chunks import ChunkPlan
 
 INPUTS = ("audio_chunk", "audio_chunk_lens", "chunk_state_h_box", "chunk_state_c_box")
@@ -27,7 +27,7 @@ FP32_MAX_ABS = 1e-4
 
 def load_model(checkpoint: str, config_path: str | None = None, profile=None):
     """PaddleDs2Online (states in and out) from a .pdparams and its recipe YAML or a profile's model_config."""
-    from ..families import get_family, profile_config
+    from ... import get_family, profile_config
 
     family = get_family("paddle_ds2_online")
     if config_path:
@@ -199,8 +199,8 @@ def atc_command(onnx_path: str, output_base: str, model_config, slots: int, plan
 def build_om(onnx_path: str, workdir: str, name: str, model_config, slots: int, plan: ChunkPlan, atc_options: dict,
              soc_version: str, atc: str | None = None) -> tuple[str, list[str]]:
     """Run ATC (the one on PATH unless given); (the .om, the command)."""
-    from ..atc import find_atc, run_atc
-    from ..errors import AtcError
+    from ....atc import find_atc, run_atc
+    from ....errors import AtcError
 
     executable = find_atc(atc)
     if executable is None:

@@ -23,11 +23,11 @@ def onnxruntime_step(onnx_path: str, threads: int = 1):
 def npu_step(om_path: str, backend: str = "acl", device: int = 0):
     """The static-chunk OM through pyACL (sync) or ais_bench; returns (step, close)."""
     if backend == "acl":
-        from ..backends.acl_backend import AclSession
+        from ....backends.acl_backend import AclSession
 
         session = AclSession(om_path, device, "sync", input_names=list(INPUTS), output_names=list(OUTPUTS))
     else:
-        from ..backends.ais_bench_backend import AisBenchSession
+        from ....backends.ais_bench_backend import AisBenchSession
 
         session = AisBenchSession(om_path, device, None, list(INPUTS), list(OUTPUTS))
 

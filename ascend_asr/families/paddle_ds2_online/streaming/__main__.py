@@ -1,6 +1,6 @@
 import sys
 
-from ..runner import run
+from ....runner import run
 from . import main
 
 sys.exit(run(main))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OptionError
-from ..families.paddle_ds2_online.config import output_length
+from ....errors import OptionError
+from ..config import output_length
 
 SUBSAMPLING = 4       # Conv2dSubsampling4Pure.subsampling_rate
 RECEPTIVE_FIELD = 7   # Conv2dSubsampling4Pure.receptive_field_length
